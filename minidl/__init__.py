@@ -1,0 +1,18 @@
+"""minidl: the small NumPy framework under the course 'Training neural networks'.
+
+Modules, each with one job:
+
+- :mod:`minidl.autodiff`  expression-tree automatic differentiation (the "graph" view)
+- :mod:`minidl.layers`    modular layers with fprop/bprop (the "modules" view)
+- :mod:`minidl.losses`    numerically stable losses on logits
+- :mod:`minidl.init`      weight initializers driven by an explicit ``numpy.random.Generator``
+- :mod:`minidl.data`      the chapters' problems, a real dataset, splits, normalizers, batches
+- :mod:`minidl.gradcheck` central-difference gradient checking
+- :mod:`minidl.optim`     every optimizer of the course as a pure ``init``/``update`` rule
+- :mod:`minidl.train`     one training loop for batch, stochastic and mini-batch descent
+"""
+
+from minidl.parameter import Parameter
+
+__all__ = ["Parameter"]
+__version__ = "0.1.0"
