@@ -12,7 +12,18 @@ Modules, each with one job:
 - :mod:`minidl.train`     one training loop for batch, stochastic and mini-batch descent
 """
 
+from minidl import autodiff, data, gradcheck, init, layers, losses, optim, train
 from minidl.parameter import Parameter
 
-__all__ = ["Parameter"]
+__all__ = [
+    "Parameter",
+    "autodiff",
+    "data",
+    "gradcheck",
+    "init",
+    "layers",
+    "losses",
+    "optim",
+    "train",
+]
 __version__ = "0.1.0"

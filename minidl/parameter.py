@@ -19,7 +19,9 @@ class Parameter:
     def __init__(self, value: np.ndarray, name: str = "", *, regularize: bool = True):
         value = np.asarray(value)
         if not np.issubdtype(value.dtype, np.floating):
-            raise ValueError(f"Parameter {name!r}: value must be a floating array, got {value.dtype}")
+            raise ValueError(
+                f"Parameter {name!r}: value must be a floating array, got {value.dtype}"
+            )
         self.value = value
         self.grad = np.zeros_like(value)
         self.name = name

@@ -1,0 +1,242 @@
+r"""Gradient descent and its momentum variants as pure rules (see :mod:`minidl.optim.base`).
+
+Three readings of "gradient descent with momentum" live here, each exactly as its source
+writes it:
+
+- :func:`gradient_descent`, the plain rule :math:`w_{t+1} = w_t - \eta g_t`;
+- :func:`momentum` and :func:`nesterov`, the lecture forms with a velocity :math:`v_t` that
+  carries the learning rate (Polyak 1964; Sutskever et al. 2013);
+- :func:`sgd`, ``torch.optim.SGD`` to the last detail, whose buffer :math:`b_t` does not carry
+  the learning rate. With a constant rate :math:`v_t = -\eta b_t`, so ``momentum(lr, beta)`` and
+  ``sgd(lr, momentum=beta)`` give the same trajectory, and ``nesterov(lr, beta)`` and
+  ``sgd(lr, momentum=beta, nesterov=True)`` too; under a schedule they differ, because the
+  lecture forms keep the old rates inside :math:`v_t`.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import NamedTuple
+
+import numpy as np
+
+from minidl._checks import check_decay, check_grad, check_nonnegative
+from minidl.optim.base import Rule
+
+
+class GradientDescentState(NamedTuple):
+    """Plain gradient descent remembers nothing."""
+
+
+class MomentumState(NamedTuple):
+    """``v``: the velocity :math:`v_t`, the last step taken."""
+
+    v: np.ndarray
+
+
+class SGDState(NamedTuple):
+    """``b``: the momentum buffer :math:`b_t`; ``None`` before step 1 or without momentum."""
+
+    b: np.ndarray | None
+
+
+def gradient_descent(lr: float) -> Rule:
+    r"""Plain gradient descent (Cauchy 1847).
+
+    .. math::
+        \begin{aligned}
+        &\textbf{input}: \eta \text{ (lr)}, w_1 \\
+        &\textbf{for } t = 1, 2, \ldots \textbf{ do} \\
+        &\quad g_t \leftarrow \nabla L(w_t) \\
+        &\quad w_{t+1} \leftarrow w_t - \eta g_t
+        \end{aligned}
+    """
+    check_nonnegative("gradient_descent", lr=lr)
+    default_lr = lr
+
+    def init(param: np.ndarray) -> GradientDescentState:
+        return GradientDescentState()
+
+    def update(
+        grad: np.ndarray,
+        state: GradientDescentState,
+        param: np.ndarray,
+        *,
+        lr: float | None = None,
+        **_extras: object,
+    ) -> tuple[np.ndarray, GradientDescentState]:
+        eta = default_lr if lr is None else lr
+        g = check_grad("gradient_descent", grad, param)
+        return -eta * g, state
+
+    hyperparams = {"name": "gradient_descent", "lr": lr}
+    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+
+
+def momentum(lr: float, beta: float = 0.9) -> Rule:
+    r"""Gradient descent with momentum, the heavy-ball method (Polyak 1964; Rumelhart et al. 1986).
+
+    The velocity is a running sum of past steps: gradients that keep their sign add up, those
+    that alternate cancel.
+
+    .. math::
+        \begin{aligned}
+        &\textbf{input}: \eta \text{ (lr)}, \beta \text{ (momentum)}, w_1 \\
+        &\textbf{initialize}: v_0 \leftarrow 0 \\
+        &\textbf{for } t = 1, 2, \ldots \textbf{ do} \\
+        &\quad g_t \leftarrow \nabla L(w_t) \\
+        &\quad v_t \leftarrow \beta v_{t-1} - \eta g_t \\
+        &\quad w_{t+1} \leftarrow w_t + v_t
+        \end{aligned}
+
+    With a constant rate this is ``sgd(lr, momentum=beta)`` (torch's :math:`b_t = -v_t/\eta`).
+    """
+    check_nonnegative("momentum", lr=lr)
+    check_decay("momentum", "beta", beta)
+    default_lr = lr
+
+    def init(param: np.ndarray) -> MomentumState:
+        return MomentumState(v=np.zeros_like(param))
+
+    def update(
+        grad: np.ndarray,
+        state: MomentumState,
+        param: np.ndarray,
+        *,
+        lr: float | None = None,
+        **_extras: object,
+    ) -> tuple[np.ndarray, MomentumState]:
+        eta = default_lr if lr is None else lr
+        g = check_grad("momentum", grad, param)
+        v = beta * state.v - eta * g
+        return v, MomentumState(v)
+
+    hyperparams = {"name": "momentum", "lr": lr, "beta": beta}
+    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+
+
+def nesterov(lr: float, beta: float = 0.9) -> Rule:
+    r"""Nesterov's accelerated gradient in the form of Sutskever et al. (2013); Nesterov (1983).
+
+    Sutskever's form first extends the velocity, then takes the gradient at the look-ahead point:
+
+    .. math::
+        v_t = \beta v_{t-1} - \eta \nabla L(w_t + \beta v_{t-1}), \qquad w_{t+1} = w_t + v_t.
+
+    A rule only sees the gradient at its ``param``, so the rule's ``param`` *is* the look-ahead
+    point :math:`u_t = w_t + \beta v_{t-1}` (with :math:`v_0 = 0`, :math:`u_1 = w_1`). Then
+    :math:`v_t = \beta v_{t-1} - \eta \nabla L(u_t)` and
+
+    .. math::
+        u_{t+1} = w_{t+1} + \beta v_t = (u_t - \beta v_{t-1}) + v_t + \beta v_t
+                = u_t + \beta v_t - \eta \nabla L(u_t),
+
+    since :math:`v_t - \beta v_{t-1} = -\eta \nabla L(u_t)`. The rule is therefore
+
+    .. math::
+        \begin{aligned}
+        &\textbf{input}: \eta \text{ (lr)}, \beta \text{ (momentum)}, u_1 = w_1 \\
+        &\textbf{initialize}: v_0 \leftarrow 0 \\
+        &\textbf{for } t = 1, 2, \ldots \textbf{ do} \\
+        &\quad g_t \leftarrow \nabla L(u_t) \\
+        &\quad v_t \leftarrow \beta v_{t-1} - \eta g_t \\
+        &\quad u_{t+1} \leftarrow u_t + \beta v_t - \eta g_t
+        \end{aligned}
+
+    and Sutskever's iterate is recovered as ``w = param - beta * state.v``. With a constant
+    rate and :math:`b_t = -v_t/\eta` this is exactly ``sgd(lr, momentum=beta, nesterov=True)``:
+    :math:`b_t = \beta b_{t-1} + g_t` and :math:`u_{t+1} = u_t - \eta (g_t + \beta b_t)`.
+    """
+    check_nonnegative("nesterov", lr=lr)
+    check_decay("nesterov", "beta", beta)
+    default_lr = lr
+
+    def init(param: np.ndarray) -> MomentumState:
+        return MomentumState(v=np.zeros_like(param))
+
+    def update(
+        grad: np.ndarray,
+        state: MomentumState,
+        param: np.ndarray,
+        *,
+        lr: float | None = None,
+        **_extras: object,
+    ) -> tuple[np.ndarray, MomentumState]:
+        eta = default_lr if lr is None else lr
+        g = check_grad("nesterov", grad, param)
+        v = beta * state.v - eta * g
+        return beta * v - eta * g, MomentumState(v)
+
+    hyperparams = {"name": "nesterov", "lr": lr, "beta": beta}
+    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+
+
+def sgd(
+    lr: float = 0.1,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+) -> Rule:
+    r"""Stochastic gradient descent exactly as ``torch.optim.SGD`` (Sutskever et al. 2013).
+
+    .. math::
+        \begin{aligned}
+        &\textbf{input}: \eta \text{ (lr)}, \beta \text{ (momentum)}, \tau \text{ (dampening)},
+            \lambda \text{ (weight decay)}, \text{nesterov}, w_1 \\
+        &\textbf{for } t = 1, 2, \ldots \textbf{ do} \\
+        &\quad g_t \leftarrow \nabla L(w_t) + \lambda w_t \\
+        &\quad \textbf{if } \beta \neq 0 \\
+        &\quad\quad \textbf{if } t = 1: b_t \leftarrow g_t
+            \quad \text{(no dampening on the first step)} \\
+        &\quad\quad \textbf{else}: b_t \leftarrow \beta b_{t-1} + (1 - \tau) g_t \\
+        &\quad\quad \textbf{if } \text{nesterov}: g_t \leftarrow g_t + \beta b_t \\
+        &\quad\quad \textbf{else}: g_t \leftarrow b_t \\
+        &\quad w_{t+1} \leftarrow w_t - \eta g_t
+        \end{aligned}
+
+    Weight decay is coupled: added to the gradient, it is an L2 penalty
+    :math:`\tfrac{\lambda}{2}\|w\|^2`.
+    Nesterov momentum needs ``momentum > 0`` and ``dampening == 0``, as in torch. The rate
+    multiplies :math:`b_t` at each step, so a schedule changes every later step at once; see
+    :func:`momentum` for the lecture form where the velocity keeps the old rates.
+    """
+    check_nonnegative("sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
+    check_decay("sgd", "dampening", dampening, one_allowed=True)
+    if nesterov and (momentum <= 0.0 or dampening != 0.0):
+        raise ValueError(
+            "sgd: nesterov=True requires momentum > 0 and dampening == 0, "
+            f"got momentum={momentum}, dampening={dampening}"
+        )
+    default_lr = lr
+
+    def init(param: np.ndarray) -> SGDState:
+        return SGDState(b=None)
+
+    def update(
+        grad: np.ndarray,
+        state: SGDState,
+        param: np.ndarray,
+        *,
+        lr: float | None = None,
+        **_extras: object,
+    ) -> tuple[np.ndarray, SGDState]:
+        eta = default_lr if lr is None else lr
+        g = check_grad("sgd", grad, param)
+        if weight_decay != 0.0:
+            g = g + weight_decay * param
+        if momentum == 0.0:
+            return -eta * g, state
+        b = g.copy() if state.b is None else momentum * state.b + (1.0 - dampening) * g
+        direction = g + momentum * b if nesterov else b
+        return -eta * direction, SGDState(b)
+
+    hyperparams = {
+        "name": "sgd",
+        "lr": lr,
+        "momentum": momentum,
+        "dampening": dampening,
+        "weight_decay": weight_decay,
+        "nesterov": nesterov,
+    }
+    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
