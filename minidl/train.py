@@ -96,8 +96,8 @@ def train(
     """Train ``model`` on ``train_data`` and return the :class:`History`.
 
     Args:
-        model: a :mod:`minidl.layers` model (``forward``, ``backward``, ``parameters``,
-            ``train``/``eval``).
+        model: a :class:`minidl.layers.Sequential` (``forward``, ``backward(grad,
+            input_grad=False)``, ``parameters``, ``train``/``eval``).
         loss: a :mod:`minidl.losses` object (``forward(output, target)``, ``backward()``,
             ``accuracy(output, target)``).
         optimizer: an :class:`~minidl.optim.Optimizer`, or a bare rule, which is then applied to
@@ -136,7 +136,7 @@ def train(
 
             def closure(X_batch=X_batch, y_batch=y_batch) -> float:
                 value = loss.forward(model.forward(X_batch), y_batch)
-                model.backward(loss.backward())
+                model.backward(loss.backward(), input_grad=False)
                 return value
 
             with np.errstate(over="ignore", invalid="ignore"):

@@ -570,3 +570,17 @@ def test_type_errors():
         Linear(2, 2, rng=None)
     with pytest.raises(TypeError, match="Sequential: item 1 is a ufunc, not a Layer"):
         Sequential(ReLU(), np.tanh)
+
+
+def test_sequential_can_skip_the_gradient_with_respect_to_the_data():
+    rng = np.random.default_rng(0)
+    model = mlp([5, 4, 3], rng=rng)
+    x, g = rng.standard_normal((6, 5)), rng.standard_normal((6, 3))
+    model.forward(x)
+    grad_x = model.backward(g)
+    full = [p.grad.copy() for p in model.parameters()]
+    model.forward(x)
+    assert model.backward(g, input_grad=False) is None
+    for p, expected in zip(model.parameters(), full, strict=True):
+        np.testing.assert_array_equal(p.grad, expected)
+    assert grad_x.shape == x.shape
