@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minidl.gradcheck import check_gradient
+from minidl.gradcheck import check_gradient, numerical_gradient
 from minidl.losses import (
     MSE,
     BinaryCrossEntropy,
@@ -62,7 +62,10 @@ def test_softmax_cross_entropy_properties(n, k, seed):
     loss, grad = softmax_cross_entropy(logits, labels)
     assert loss >= 0
     np.testing.assert_allclose(grad.sum(axis=1), 0.0, atol=1e-15)  # softmax - one-hot
-    assert check_gradient(lambda z: softmax_cross_entropy(z, labels)[0], grad, logits) < TOLERANCE
+    # Where the loss is ~1e-6 the gradient is too, and a relative check of central differences
+    # would measure rounding noise: compare with an absolute floor instead.
+    numerical = numerical_gradient(lambda z: softmax_cross_entropy(z, labels)[0], logits)
+    np.testing.assert_allclose(grad, numerical, rtol=1e-6, atol=1e-9)
     one_hot = np.eye(k)[labels]
     assert softmax_cross_entropy(logits, one_hot)[0] == pytest.approx(loss, rel=1e-12)
     shifted_loss, _ = softmax_cross_entropy(logits + 100.0, labels)

@@ -1,0 +1,122 @@
+"""Time a slider redraw of :func:`minidl.widgets.slider_figure` on the book's kinds of figure.
+
+Two representative figures, drawn from scratch for every slider position as the chapters do:
+
+- *gradient norms*: per-layer gradient norms of an MLP on a log scale, one line per activation
+  (a slider over the depth);
+- *trajectory*: contours of an ill-conditioned quadratic and 40 gradient-descent iterates
+  (a slider over the learning rate).
+
+Live mode, two medians: a *cold* redraw to a position not drawn before (``draw`` + PNG encoding,
+what a slider moved at once after the cell ran costs) and a *warm* redraw once the kernel has
+been idle long enough to render the other frames (what a reader normally sees). Target: <= 50
+ms. Static mode (the book build): the time to render every frame into the page, and its size.
+
+Run: ``.venv/bin/python benchmarks/bench_widgets.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from minidl import data
+from minidl.plotting import COLORS, contour, new_figure, trajectory
+from minidl.widgets import BOOK_BUILD_ENV, slider_figure
+
+DEPTHS = list(range(2, 22, 2))
+RATES = [0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18]
+RAVINE = data.problems.quadratic([1.0, 10.0], angle=0.4)
+
+
+def gradient_norms(depth: int) -> Figure:
+    """Per-layer gradient norms: sigmoid shrinks by ~1/4 per layer, ReLU roughly keeps them."""
+    fig, (ax,) = new_figure()
+    layers = np.arange(1, depth + 1)
+    for name, factor in (("sigmoid", 0.25), ("tanh", 0.6), ("relu", 0.95)):
+        ax.semilogy(layers, factor ** (depth - layers), marker="o", color=COLORS[name], label=name)
+    ax.set_xlabel("layer $l$")
+    ax.set_ylabel(r"$\|\partial L / \partial W_l\|$")
+    ax.legend()
+    return fig
+
+
+def descent_path(lr: float) -> np.ndarray:
+    w = np.array([-2.0, 1.5])
+    path = [w]
+    for _ in range(40):
+        w = w - lr * RAVINE.grad(w)
+        path.append(w)
+    return np.array(path)
+
+
+def descent_on_contours(lr: float) -> Figure:
+    fig, (ax,) = new_figure()
+    contour(ax, RAVINE, xlim=(-2.5, 2.5), ylim=(-2.5, 2.5), resolution=120)
+    trajectory(ax, descent_path(lr), label="gradient descent")
+    ax.set_title(rf"$\eta = {lr:.2f}$")
+    return fig
+
+
+FIGURES = {
+    "gradient norms": (gradient_norms, "depth", DEPTHS),
+    "trajectory": (descent_on_contours, "lr", RATES),
+}
+
+
+def timed_moves(view, name: str, values: list) -> list[float]:
+    """Seconds per slider move through ``values``, as the slider's observer runs it."""
+    slider = view.sliders[name]
+    times = []
+    for value in values:
+        start = time.perf_counter()
+        slider.value = value  # the observer: frame (drawn or cached) -> Image.value
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def live_redraws(draw, name: str, values: list) -> tuple[list[float], list[float]]:
+    """Cold redraws (no event loop: every new position is drawn) and warm ones (after idling)."""
+    os.environ.pop(BOOK_BUILD_ENV, None)
+    cold = timed_moves(slider_figure(draw, alt="benchmark", **{name: values}), name, values[1:])
+
+    async def idle_then_move() -> list[float]:
+        view = slider_figure(draw, alt="benchmark", **{name: values})
+        while view.cached_frames() < len(values):
+            await asyncio.sleep(0)
+        return timed_moves(view, name, values[1:])
+
+    return cold, asyncio.run(idle_then_move())
+
+
+def static_render(draw, name: str, values: list) -> tuple[float, int]:
+    os.environ[BOOK_BUILD_ENV] = "1"
+    start = time.perf_counter()
+    html = slider_figure(draw, alt="benchmark figure", **{name: values})._repr_html_()
+    return time.perf_counter() - start, len(html)
+
+
+def main() -> None:
+    live_redraws(gradient_norms, "depth", DEPTHS[:3])  # warm up fonts and caches
+    print(f"{'figure':<15} {'frames':>6} {'cold redraw':>12} {'warm redraw':>12}   static build")
+    for label, (draw, name, values) in FIGURES.items():
+        cold, warm = live_redraws(draw, name, values)
+        seconds, size = static_render(draw, name, values)
+        print(
+            f"{label:<15} {len(values):>6} {1e3 * statistics.median(cold):>9.1f} ms "
+            f"{1e3 * statistics.median(warm):>9.2f} ms   {seconds:.2f} s, {size / 1e3:.0f} kB HTML"
+        )
+    print("medians; target: live redraw median <= 50 ms")
+
+
+if __name__ == "__main__":
+    main()

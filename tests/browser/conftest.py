@@ -1,0 +1,199 @@
+"""Fixtures of the browser suite: a built copy of the book, a local web server, and Chromium.
+
+The book is copied (sources only, modification times kept so Sphinx and the execution cache see
+unchanged pages as unchanged) into ``_build/browser-test/src`` together with a test-only page,
+``fixture_sliders.md``, whose slider values are known, and built with the same flags as
+``make book``. Chromium is Debian's (``make test`` installs it); Playwright drives it through
+``executable_path``, never through ``playwright install``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+WORK = REPO / "_build" / "browser-test"
+SOURCE = WORK / "src"
+HTML = SOURCE / "_build" / "html"
+SCREENSHOTS = WORK / "screenshots"
+BOOK_SOURCES = ("_config.yml", "_ext", "book")
+FIXTURE_PAGE = "book/browser-fixture-sliders"
+BUILD_FLAGS = ("--warningiserror", "--nitpick", "--keep-going")  # as in the Makefile's `book`
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every ``file`` of a Jupyter Book ``_toc.yml`` (root first), in reading order."""
+    files = [toc["root"]]
+
+    def walk(entries: list[dict]) -> None:
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            for key in ("parts", "chapters", "sections"):
+                walk(entry.get(key, []))
+
+    walk(toc.get("parts", []) + toc.get("chapters", []) + toc.get("sections", []))
+    return [re.sub(r"\.(md|ipynb)$", "", name) for name in files]
+
+
+def book_pages() -> list[str]:
+    """The pages the browser suite walks: the real book's toc, then the fixture page."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    return [*toc_files(toc), FIXTURE_PAGE]
+
+
+def _sync_sources() -> None:
+    SOURCE.mkdir(parents=True, exist_ok=True)
+    for name in BOOK_SOURCES:
+        origin, copy = REPO / name, SOURCE / name
+        if origin.is_dir():
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(origin, copy, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+        else:
+            shutil.copy2(origin, copy)
+    fixture = Path(__file__).with_name("fixture_sliders.md")
+    shutil.copy2(fixture, SOURCE / f"{FIXTURE_PAGE}.md")
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    toc.setdefault("parts", []).append(
+        {"caption": "Browser-test fixtures", "chapters": [{"file": FIXTURE_PAGE}]}
+    )
+    text = yaml.safe_dump(toc, sort_keys=False)
+    toc_copy = SOURCE / "_toc.yml"
+    if not toc_copy.is_file() or toc_copy.read_text() != text:
+        toc_copy.write_text(text)
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """``_build/html`` of the book plus the fixture page, built like ``make book``."""
+    _sync_sources()
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(SOURCE), *BUILD_FLAGS],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        log = (result.stdout + result.stderr)[-6000:]
+        pytest.fail(f"jupyter-book build {SOURCE} failed ({result.returncode}):\n{log}")
+    return HTML
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def server(built_book: Path) -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:<free port>/``) of a thread serving the built book."""
+    handler = functools.partial(_QuietHandler, directory=str(built_book))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium under Playwright; a missing Chromium fails the suite, never skips it."""
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"{CHROMIUM} not found: the browser tests need Debian's Chromium. `make test` installs "
+            "it (apt-get update && apt-get install -y chromium, as root); install it and rerun."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Visit:
+    """A browser tab confined to the local server, with what went wrong on it so far."""
+
+    page: object
+    base: str
+    external_requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    def goto(self, docname: str) -> None:
+        """Open ``docname`` (e.g. ``book/intro``) and wait until its maths is typeset."""
+        self.page.goto(self.base + docname + ".html", wait_until="load")
+        self.wait_for_math()
+
+    def wait_for_math(self) -> None:
+        if self.page.locator(".math").count():
+            self.page.wait_for_function(
+                "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+            )
+            self.page.evaluate("() => MathJax.startup.promise")
+
+
+@pytest.fixture
+def browser_page(browser, server: str) -> Iterator[Visit]:
+    """A fresh tab whose requests outside the local server are aborted and recorded."""
+    context = browser.new_context()
+    page = context.new_page()
+    visit = Visit(page, server)
+    local = urlsplit(server).netloc
+
+    def route(route) -> None:
+        url = urlsplit(route.request.url)
+        if url.scheme in ("http", "https") and url.netloc != local:
+            visit.external_requests.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", route)
+    page.on("console", lambda m: m.type == "error" and visit.console_errors.append(m.text))
+    page.on("pageerror", lambda error: visit.console_errors.append(str(error)))
+    yield visit
+    context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """On a failed browser test, save a screenshot of the tab and say where it is."""
+    report = yield
+    visit = getattr(item, "funcargs", {}).get("browser_page")
+    if report.when == "call" and report.failed and visit is not None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / (re.sub(r"[^\w.-]+", "_", item.name) + ".png")
+        try:
+            visit.page.screenshot(path=str(path), full_page=True)
+            message = f"screenshot of {visit.page.url}: {path}"
+        except Exception as error:  # a crashed tab must not hide the original failure
+            message = f"no screenshot ({error})"
+        print(message)
+        report.sections.append(("browser screenshot", message))
+    return report
