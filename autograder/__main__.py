@@ -1,0 +1,89 @@
+"""The instructor's command line: ``python -m autograder {release,grade,demo}``.
+
+    release [ASSIGNMENT ...]                 regenerate exercises/ from solutions/
+    grade ASSIGNMENT SUBMISSIONS --out DIR   autograde a class: DIR/grades.csv, DIR/feedback/
+    demo [--out DIR]                         grade the bundled demo class of Homework 1
+
+See autograder/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from autograder import grading, release
+from autograder.demo import build_demo_class
+from autograder.runner import Limits
+
+DEMO_ASSIGNMENT = "hw1-backprop"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder", description=__doc__.split("\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    release_parser = commands.add_parser("release", help="regenerate exercises/ from solutions/")
+    release_parser.add_argument("assignments", nargs="*", help="default: every assignment")
+    release_parser.add_argument("--solutions", type=Path, default=grading.SOLUTIONS)
+    release_parser.add_argument("--exercises", type=Path, default=release.EXERCISES)
+
+    grade_parser = commands.add_parser("grade", help="autograde a class")
+    grade_parser.add_argument("assignment")
+    grade_parser.add_argument(
+        "submissions", type=Path, help="folder or .zip of <student>.ipynb, or nbgrader's submitted/"
+    )
+    demo_parser = commands.add_parser("demo", help="grade the bundled demo class")
+    for command in (grade_parser, demo_parser):
+        command.add_argument("--out", type=Path, required=command is grade_parser)
+        command.add_argument("--solutions", type=Path, default=grading.SOLUTIONS)
+        command.add_argument("--workers", type=int, default=2, help="notebooks run at once")
+        command.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout)
+        command.add_argument("--total-timeout", type=float, default=Limits.total_timeout)
+        command.add_argument("--force", action="store_true", help="re-grade unchanged submissions")
+
+    args = parser.parse_args(argv)
+    if args.command == "release":
+        names = args.assignments or None
+        for path in release.release(names, solutions=args.solutions, exercises=args.exercises):
+            print(f"released {path}")
+        return 0
+
+    limits = Limits(cell_timeout=args.cell_timeout, total_timeout=args.total_timeout)
+    if args.command == "demo":
+        out = args.out or Path("_build/grading-demo")
+        with tempfile.TemporaryDirectory() as tmp:
+            submissions = build_demo_class(Path(tmp), solutions=args.solutions)
+            result = grading.grade_class(
+                DEMO_ASSIGNMENT,
+                submissions,
+                out,
+                solutions=args.solutions,
+                workers=args.workers,
+                limits=limits,
+                force=args.force,
+            )
+    else:
+        try:
+            result = grading.grade_class(
+                args.assignment,
+                args.submissions,
+                args.out,
+                solutions=args.solutions,
+                workers=args.workers,
+                limits=limits,
+                force=args.force,
+            )
+        except (ValueError, FileNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    print(grading.summary(result))
+    return 1 if any(s.status == "error" for s in result.students) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Grade the same class of Homework 1 with ``python -m autograder`` and with plain
+``nbgrader autograde``, in the same run, and compare.
+
+The class: ``--students`` submissions (default 50), the instructor's solution and the typical
+mistakes of tests/autograder_cases/ in turn. Every grader runs with one BLAS thread per kernel
+(``OMP_NUM_THREADS=1`` etc.), the setting the pipeline uses; with NumPy's default of one thread
+per core, two notebooks at once fight over the cores and everything is several times slower.
+
+Two baselines, both plain ``nbgrader autograde`` on an nbgrader course with the same source:
+
+- *as submitted*: the notebooks as the students hand them in, including the ungraded demo at the
+  end (training on digits), which nbgrader runs and the pipeline skips;
+- *graded cells only*: the same notebooks without the demo cells, so both graders execute the
+  same cells and the comparison is of the machinery alone.
+
+Printed per grader: wall time, submissions per minute, the mean time spent executing one notebook
+(from the kernel's first to last reply), and for the pipeline its overhead per submission beyond
+that execution: ``workers * wall / n - mean execution`` (kernel start-up, nbgrader's gradebook,
+restoring and sanitizing, feedback). Targets: at least 2x the plain throughput on 2 cores, and at
+most 1 s of overhead per submission.
+
+Run from the repository root: ``.venv/bin/python -m benchmarks.bench_grading [--students N]
+[--workers W]`` (about 10 minutes for 50 students, most of it plain nbgrader).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from autograder.course import CONFIG_FILE, Course
+from autograder.grading import grade_class
+from autograder.notebooks import is_demo, read_source, source_path
+from autograder.runner import KERNEL_ENV, Limits
+from autograder.splice import parse_cells, submission
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "hw1-backprop"
+CASES = REPO / "tests" / "autograder_cases"
+
+
+def make_class(n: int, folder: Path, *, keep_demo: bool) -> Path:
+    source = read_source(source_path(REPO / "solutions", ASSIGNMENT))
+    release = nbformat.read(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    variants = [({}, False)] + [parse_cells(p.read_text()) for p in sorted(CASES.glob("*.cells"))]
+    folder.mkdir(parents=True)
+    for i in range(n):
+        replacements, blank = variants[i % len(variants)]
+        nb = submission(release, source, replacements, blank=blank)
+        if not keep_demo:
+            nb.cells = [c for c in nb.cells if not is_demo(c)]
+        nbformat.write(nb, folder / f"student{i:03d}.ipynb")
+    return folder
+
+
+def plain_nbgrader(students: Path, root: Path) -> float:
+    """Wall time of ``nbgrader autograde`` on an nbgrader course holding ``students``."""
+    source = read_source(source_path(REPO / "solutions", ASSIGNMENT))
+    Course(root).generate_assignment(ASSIGNMENT, source)
+    shutil.copy(CONFIG_FILE, root / "nbgrader_config.py")
+    for path in students.glob("*.ipynb"):
+        target = root / "submitted" / path.stem / ASSIGNMENT
+        target.mkdir(parents=True)
+        shutil.copy(path, target / f"{ASSIGNMENT}.ipynb")
+    env = {**os.environ, **KERNEL_ENV}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--log-level=ERROR"],
+        cwd=root,
+        env=env,
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--students", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    n = args.students
+    os.environ.update(KERNEL_ENV)  # the pipeline's kernels get it anyway; nbgrader's inherit it
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        submitted = make_class(n, tmp / "submitted-as-is", keep_demo=True)
+        graded_only = make_class(n, tmp / "graded-cells-only", keep_demo=False)
+
+        # Both graders start from a course whose assignment nbgrader has already generated.
+        source = read_source(source_path(REPO / "solutions", ASSIGNMENT))
+        Course(tmp / "pipeline" / "course").generate_assignment(ASSIGNMENT, source)
+        start = time.perf_counter()
+        result = grade_class(
+            ASSIGNMENT,
+            submitted,
+            tmp / "pipeline",
+            workers=args.workers,
+            limits=Limits(),
+            progress=None,
+        )
+        pipeline = time.perf_counter() - start
+        assert all(s.status in ("graded",) for s in result.students), "a submission failed"
+        execution = sum(s.execution_seconds for s in result.students) / n
+
+        plain_as_is = plain_nbgrader(submitted, tmp / "plain-as-is")
+        plain_graded = plain_nbgrader(graded_only, tmp / "plain-graded-only")
+
+    rate = 60 * n / pipeline
+    overhead = args.workers * pipeline / n - execution
+    print(f"{n} submissions of {ASSIGNMENT}, {os.cpu_count()} cores")
+    print(f"{'grader':<48} {'wall s':>8} {'per min':>8} {'pipeline x':>11}")
+    rows = [
+        (f"python -m autograder ({args.workers} workers)", pipeline),
+        ("nbgrader autograde, as submitted (runs the demo)", plain_as_is),
+        ("nbgrader autograde, graded cells only", plain_graded),
+    ]
+    for name, wall in rows:
+        print(f"{name:<48} {wall:8.1f} {60 * n / wall:8.1f} {wall / pipeline:10.2f}x")
+    print(
+        f"pipeline: mean notebook execution {execution:.2f} s, overhead per submission "
+        f"{overhead:.2f} s (target <= 1 s); {rate:.1f} submissions per minute"
+    )
+
+
+if __name__ == "__main__":
+    main()

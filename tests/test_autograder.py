@@ -1,0 +1,289 @@
+"""The homework pipeline's parts: checks and the reference lock (minidl.grading), the release,
+restoring tampered submissions, and reading a class's submissions."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.notebooks import grade_id, is_answer, is_test, read_source, source_path
+from autograder.release import release
+from autograder.restore import restore
+from autograder.splice import solution_source, submission
+from autograder.submissions import collect
+from minidl.grading import CheckFailed, check_array, check_scalar
+
+pytestmark = pytest.mark.autograder
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "hw1-backprop"
+SOURCE = read_source(source_path(REPO / "solutions", ASSIGNMENT))
+RELEASE = nbformat.read(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def test_check_array_names_first_wrong_entry_expected_and_received():
+    with pytest.raises(CheckFailed) as failure:
+        check_array("grad", np.array([[1.0, 2.0], [3.0, 5.0]]), [[1.0, 2.0], [3.0, 4.0]])
+    assert str(failure.value) == (
+        "grad: wrong value at index (1, 1): expected 4, got 5 (1 of 4 entries differ)."
+    )
+
+
+def test_check_array_reports_shape_and_none():
+    with pytest.raises(CheckFailed, match=r"expected shape \(2, 3\), got shape \(3, 2\)"):
+        check_array("W.grad", np.zeros((3, 2)), np.zeros((2, 3)))
+    with pytest.raises(CheckFailed, match=r"expected an array of shape \(2,\), got None"):
+        check_array("b.grad", None, np.zeros(2))
+
+
+def test_check_array_names_the_matching_mistake_only():
+    expected, transposed = np.arange(4.0).reshape(2, 2), np.arange(4.0).reshape(2, 2).T
+    mistakes = {"halved": expected / 2, "transposed": transposed}
+    with pytest.raises(CheckFailed, match=r"Hint: transposed$"):
+        check_array("x", transposed, expected, mistakes=mistakes)
+    with pytest.raises(CheckFailed) as failure:
+        check_array("x", expected + 1, expected, mistakes=mistakes)
+    assert "Hint" not in str(failure.value)
+    check_array("x", expected * (1 + 1e-9), expected, mistakes=mistakes)
+
+
+def test_check_array_matches_a_nan_mistake():
+    with pytest.raises(CheckFailed, match=r"got nan.*Hint: overflow"):
+        check_array("p", [np.nan, 1.0], [0.5, 0.5], mistakes={"overflow": [np.nan, 1.0]})
+
+
+def test_check_scalar_refuses_arrays():
+    with pytest.raises(CheckFailed, match="expected a single number, got a ndarray of shape"):
+        check_scalar("loss", np.ones(3), 1.0)
+    check_scalar("loss", np.float64(2.0), 2.0)
+
+
+def test_block_references_locks_names_aliases_modules_and_reloads():
+    """In a child process: the lock lasts for the rest of the process."""
+    code = """
+import importlib, numpy as np, minidl, minidl.layers, minidl.losses
+from minidl import grading
+from minidl.layers import Layer
+grading.block_references(["minidl.layers.Linear", "minidl.layers.sigmoid", "minidl.autodiff",
+                          "torch"])
+attempts = {
+    "class": lambda: minidl.layers.Linear(2, 3, rng=np.random.default_rng(0)),
+    "alias": lambda: minidl.losses.sigmoid(np.zeros(1)),
+    "module": lambda: minidl.autodiff.Tensor,
+    "reload": lambda: importlib.reload(minidl.layers),
+    "import": lambda: importlib.import_module("torch"),
+}
+for name, attempt in attempts.items():
+    try:
+        attempt()
+    except Exception as error:
+        assert "not available while grading" in str(error), (name, error)
+    else:
+        raise SystemExit(f"{name} was not blocked")
+assert grading.active() and Layer is minidl.layers.Layer
+assert minidl.layers.Tanh()(np.zeros(1)).shape == (1,)  # the rest of minidl still works
+print("locked")
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "locked"
+
+
+# --- release ------------------------------------------------------------------------------------
+
+
+def _comparable(nb):
+    return [(c.get("id"), c.cell_type, c.source, dict(c.metadata)) for c in nb.cells], dict(
+        nb.metadata
+    )
+
+
+def test_exercises_are_the_release_of_the_solutions(tmp_path):
+    """exercises/ is what `python -m autograder release` makes now: rerun it when this fails."""
+    (fresh,) = release([ASSIGNMENT], solutions=REPO / "solutions", exercises=tmp_path)
+    assert _comparable(nbformat.read(fresh, as_version=4)) == _comparable(RELEASE), (
+        "exercises/ is out of date: run `make release`"
+    )
+
+
+def _secret_lines(source_nb, release_nb):
+    """Lines of the solution regions and hidden tests that the release must not contain."""
+    released = {line.strip() for c in release_nb.cells for line in c.source.splitlines()}
+    secrets = set()
+    for cell in source_nb.cells:
+        if is_answer(cell) or is_test(cell):
+            secrets |= {
+                line.strip()
+                for line in cell.source.splitlines()
+                if len(line.strip()) >= 20 and line.strip() not in released
+            }
+    return secrets
+
+
+def test_secret_lines_are_found():
+    secrets = _secret_lines(SOURCE, RELEASE)
+    assert "self.W.grad = grad_y.T @ self._x" in secrets
+    assert "return grad" not in secrets  # too short to be told apart from ordinary code
+    assert "return x @ self.W.value.T + self.b.value" in secrets
+    assert any("you forgot the bias gradient" in line for line in secrets)
+
+
+@pytest.mark.parametrize("where", ["exercises", "_build/html", "_build/jupyter_execute"])
+def test_no_solution_or_hidden_test_leaks(where):
+    """Neither the released exercises nor the built book hold a solution or a hidden test."""
+    root = REPO / where
+    if where.startswith("_build") and not root.exists():
+        pytest.skip(f"{where} is not built here (make book builds it)")
+    secrets = _secret_lines(SOURCE, RELEASE) | {"BEGIN SOLUTION", "BEGIN HIDDEN TESTS"}
+    for path in root.rglob("*"):
+        if path.suffix in (".ipynb", ".html", ".md", ".txt", ".js", ".json", ".py"):
+            text = path.read_text(errors="replace")
+            leaked = [s for s in secrets if s in text]
+            assert not leaked, f"{path} contains {leaked[:3]}"
+
+
+def test_release_holds_blanks_and_visible_tests_only():
+    answers = [c for c in RELEASE.cells if is_answer(c)]
+    assert len(answers) == 5
+    assert all("raise NotImplementedError()" in c.source for c in answers)
+    hidden = [c for c in RELEASE.cells if is_test(c) and "hidden" in grade_id(c)]
+    assert hidden and all(len(c.source.splitlines()) == 1 for c in hidden)
+    assert sum(c.metadata.nbgrader["points"] for c in RELEASE.cells if is_test(c)) == 25
+
+
+# --- restoring a submission ---------------------------------------------------------------------
+
+
+def _solution():
+    return submission(RELEASE, SOURCE, {})
+
+
+def _ids(cells):
+    return [c.get("id") for c in cells]
+
+
+def test_restore_of_a_clean_submission_is_the_source_without_demo_cells():
+    restored = restore(SOURCE, RELEASE, _solution())
+    expected = [c for c in SOURCE.cells if "demo" not in c.metadata.get("tags", [])]
+    assert _ids(restored.notebook.cells) == _ids(expected)
+    for got, want in zip(restored.notebook.cells, expected, strict=True):
+        assert got.source == (solution_source(want) if is_answer(want) else want.source)
+    assert restored.notes == []
+
+
+def test_restore_undoes_edited_deleted_duplicated_and_moved_test_cells():
+    nb = _solution()
+    cells = {grade_id(c): c for c in nb.cells if grade_id(c)}
+    cells["sigmoid_selfcheck"].source = "pass"
+    nb.cells.remove(cells["linear_forward_hidden"])
+    nb.cells.append(copy.deepcopy(cells["softmax_selfcheck"]))
+    nb.cells.remove(cells["mlp_selfcheck"])
+    nb.cells.insert(0, cells["mlp_selfcheck"])
+    restored = restore(SOURCE, RELEASE, nb)
+    clean = restore(SOURCE, RELEASE, _solution())
+    assert [c.source for c in restored.notebook.cells] == [c.source for c in clean.notebook.cells]
+    notes = " ".join(restored.notes)
+    for word in ["edited", "sigmoid_selfcheck", "missing", "linear_forward_hidden", "Duplicated"]:
+        assert word in notes
+    assert "moved" in notes
+
+
+def test_restore_keeps_added_cells_before_the_next_answer_and_all_answer_copies():
+    nb = _solution()
+    index = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "sigmoid")
+    helper = nbformat.v4.new_code_cell("def helper():\n    return 1")
+    nb.cells.insert(index - 1, helper)
+    again = copy.deepcopy(nb.cells[index + 1])
+    again.source = "# second try\n" + again.source
+    nb.cells.insert(index + 2, again)
+    restored = restore(SOURCE, RELEASE, nb).notebook
+    sources = [c.source for c in restored.cells]
+    first = next(i for i, c in enumerate(restored.cells) if grade_id(c) == "sigmoid")
+    assert sources[first - 1] == helper.source
+    assert sources[first + 1].startswith("# second try")
+    assert grade_id(restored.cells[first + 1]) is None  # graded once, run as "Run All" would
+
+
+def test_restore_turns_a_missing_answer_into_the_blank():
+    nb = _solution()
+    nb.cells = [c for c in nb.cells if grade_id(c) != "linear"]
+    restored = restore(SOURCE, RELEASE, nb)
+    linear = next(c for c in restored.notebook.cells if grade_id(c) == "linear")
+    assert "raise NotImplementedError()" in linear.source
+    assert any("'linear' was missing" in note for note in restored.notes)
+
+
+# --- reading submissions ------------------------------------------------------------------------
+
+
+def test_collect_reads_a_folder_a_zip_and_nbgrader_tree(tmp_path):
+    folder = tmp_path / "lms"
+    folder.mkdir()
+    for student in ["s2", "s1"]:
+        (folder / f"{student}.ipynb").write_bytes(student.encode())
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("export/s1.ipynb", b"s1")
+        zf.writestr("__MACOSX/export/._s1.ipynb", b"junk")
+        zf.writestr("export/readme.txt", b"")
+    tree = tmp_path / "submitted"
+    (tree / "s3" / ASSIGNMENT).mkdir(parents=True)
+    (tree / "s3" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").write_bytes(b"s3")
+    assert [(s.student, s.content) for s in collect(folder, ASSIGNMENT)] == [
+        ("s1", b"s1"),
+        ("s2", b"s2"),
+    ]
+    assert [(s.student, s.content) for s in collect(archive, ASSIGNMENT)] == [("s1", b"s1")]
+    assert [(s.student, s.content) for s in collect(tree, ASSIGNMENT)] == [("s3", b"s3")]
+
+
+def test_collect_refuses_an_empty_folder_and_bad_ids(tmp_path):
+    with pytest.raises(ValueError, match=r"no notebooks in .*<student-id>\.ipynb"):
+        collect(tmp_path, ASSIGNMENT)
+    (tmp_path / "bad id.ipynb").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"student ids must match .* got bad id"):
+        collect(tmp_path, ASSIGNMENT)
+
+
+# --- the student's notebook -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_solution_notebook_runs_end_to_end_and_trains_like_the_reference(tmp_path):
+    """What a student sees after solving everything: every cell runs, and their backprop trains
+    the digits MLP exactly as minidl's reference does (the demo cell is not graded)."""
+    from autograder.runner import Limits, execute_notebook, start_kernel
+
+    nb = submission(RELEASE, SOURCE, {})
+    assert any("demo" in c.metadata.get("tags", []) for c in nb.cells)
+    limits = Limits(cell_timeout=120, total_timeout=300)
+    execution = execute_notebook(nb, start_kernel(tmp_path, "", limits), limits)
+    assert execution.status == "ok"
+    errors = [
+        o
+        for c in execution.notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
+    assert errors == []
+    text = "".join(
+        o.get("text", "")
+        for c in execution.notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    gap = float(re.search(r"difference between the two loss curves: (\S+)", text).group(1))
+    assert gap < 1e-10
+    assert "MLP backprop: correct on the example" in text
