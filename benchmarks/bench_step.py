@@ -127,8 +127,9 @@ def main() -> None:
         ),
     ]
     print(
-        f"batch {BATCH}, median of {args.repeats} x 10 steps, torch {torch.__version__}, "
-        f"numpy {np.__version__}, torch threads {torch.get_num_threads()}"
+        f"batch {BATCH}, best of 2 medians of {args.repeats} x 10 steps, "
+        f"torch {torch.__version__}, numpy {np.__version__}, "
+        f"torch threads {torch.get_num_threads()}"
     )
     print(
         f"{'network':26s} {'dtype':8s} {'minidl ms':>10s} {'torch ms':>9s} {'ratio':>6s} "
