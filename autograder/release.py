@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.course import Course
-from autograder.notebooks import assignments, read_source, source_path
+from autograder.notebooks import assignments, is_answer, is_test, read_source, source_path
 
 REPO = Path(__file__).resolve().parent.parent
 EXERCISES = REPO / "exercises"
@@ -36,3 +36,31 @@ def release(
         nbformat.write(released, path)
         written.append(path)
     return written
+
+
+def secret_lines(source_nb: nbformat.NotebookNode, release_nb: nbformat.NotebookNode) -> set[str]:
+    """Lines of the solution regions and hidden tests that a release (or the built book) must
+    not contain: every line of 20 characters or more of an answer or test cell of the source that
+    the release does not show (shorter lines, like ``return grad``, are ordinary code)."""
+    released = {line.strip() for c in release_nb.cells for line in c.source.splitlines()}
+    secrets = {"BEGIN SOLUTION", "BEGIN HIDDEN TESTS"}
+    for cell in source_nb.cells:
+        if is_answer(cell) or is_test(cell):
+            secrets |= {
+                line.strip()
+                for line in cell.source.splitlines()
+                if len(line.strip()) >= 20 and line.strip() not in released
+            }
+    return secrets
+
+
+def leaked_secrets(root: Path, secrets: set[str]) -> dict[Path, list[str]]:
+    """The files under ``root`` that contain any of ``secrets``, with what they contain."""
+    found = {}
+    for path in root.rglob("*"):
+        if path.suffix in (".ipynb", ".html", ".md", ".txt", ".js", ".json", ".py"):
+            text = path.read_text(errors="replace")
+            leaked = [s for s in secrets if s in text]
+            if leaked:
+                found[path] = leaked
+    return found
