@@ -1,39 +1,33 @@
-"""Grade a whole class of Homework 1 through the command line, once, and check every student.
+"""Grade a class of Homework 1 through the command line, once, and check the pipeline's promises.
 
-The class: the instructor's solution, the released blank, one submission per typical mistake in
-tests/autograder_cases/ (each file says which tests it must fail and with which hint), one that
-tampered with the test cells, one whose code loops forever, and an unreadable file. It is graded
-from a .zip, then re-graded (idempotent), then one student is re-graded from an nbgrader tree.
+The class: the instructor's solution, one submission that tampered with the test cells, one whose
+code loops forever, and an unreadable file. It is graded from a .zip, then re-graded (idempotent),
+then one student is re-graded from an nbgrader tree. (Every homework's solution, blank release and
+typical mistakes are graded in tests/test_homework_cases.py.)
 """
 
 from __future__ import annotations
 
 import copy
-import csv
-import html
 import re
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
+from gradeclass import CASES, Homework, autograder, expectations, read_grades, write_zip
+from gradeclass import feedback_messages as feedback_page_messages
 
-from autograder.notebooks import grade_id, is_answer, is_test, read_source, source_path
+from autograder.notebooks import grade_id, is_answer, is_test
 from autograder.runner import Kernel, Limits, execute_notebook, start_kernel
-from autograder.splice import parse_cells, submission
+from autograder.splice import parse_cells
 
 pytestmark = [pytest.mark.autograder, pytest.mark.slow, pytest.mark.xdist_group("autograder")]
 
-REPO = Path(__file__).resolve().parent.parent
-CASES = Path(__file__).with_name("autograder_cases")
 ASSIGNMENT = "hw1-backprop"
-SOURCE = read_source(source_path(REPO / "solutions", ASSIGNMENT))
-RELEASE = nbformat.read(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-POINTS = {grade_id(c): c.metadata.nbgrader["points"] for c in RELEASE.cells if is_test(c)}
+HW1 = Homework(ASSIGNMENT)
+SOURCE, RELEASE, POINTS = HW1.source, HW1.release, HW1.points
+SIGMOID_PLUS = CASES / ASSIGNMENT / "sigmoid_plus.cells"
 CELL_TIMEOUT = 3
-EXPECT = re.compile(r"^# expect: (\S+)(?: = (.+))?$", re.MULTILINE)
 
 NUMERICAL_GRADIENT_LOOPS = """
 def numerical_gradient(f, x, eps=1e-6):
@@ -42,15 +36,10 @@ def numerical_gradient(f, x, eps=1e-6):
 """
 
 
-def expectations(path: Path) -> dict[str, str]:
-    """The tests a case must fail, each with the hint its message must contain ("" if none)."""
-    return {name: hint or "" for name, hint in EXPECT.findall(path.read_text())}
-
-
 def tampered_notebook() -> nbformat.NotebookNode:
     """The sigmoid mistake, and test cells edited, deleted, duplicated and moved."""
-    replacements, _ = parse_cells((CASES / "sigmoid_plus.cells").read_text())
-    nb = submission(RELEASE, SOURCE, replacements)
+    replacements, _ = parse_cells(SIGMOID_PLUS.read_text())
+    nb = HW1.notebook(replacements)
     cells = {grade_id(c): c for c in nb.cells if grade_id(c)}
     cells["sigmoid_selfcheck"].source = "print('all good')"
     cells["sigmoid_backward_hidden"].source = "pass"
@@ -63,69 +52,31 @@ def tampered_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-def class_notebooks() -> dict[str, bytes]:
-    notebooks = {
-        "solution": submission(RELEASE, SOURCE, {}),
+def class_notebooks() -> dict[str, nbformat.NotebookNode | bytes]:
+    return {
+        "solution": HW1.notebook({}),
         "blank": RELEASE,
         "tampered": tampered_notebook(),
-        "loops": submission(RELEASE, SOURCE, {"numerical_gradient": NUMERICAL_GRADIENT_LOOPS}),
+        "loops": HW1.notebook({"numerical_gradient": NUMERICAL_GRADIENT_LOOPS}),
+        "unreadable": b'{"cells": [{"cell_type": "code", "sou',
     }
-    for case in sorted(CASES.glob("*.cells")):
-        replacements, blank = parse_cells(case.read_text())
-        notebooks[case.stem] = submission(RELEASE, SOURCE, replacements, blank=blank)
-    content = {name: nbformat.writes(nb).encode() for name, nb in notebooks.items()}
-    content["unreadable"] = b'{"cells": [{"cell_type": "code", "sou'
-    return content
-
-
-def autograder(*args: str | Path) -> subprocess.CompletedProcess:
-    run = subprocess.run(
-        [sys.executable, "-m", "autograder", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    return run
-
-
-def read_grades(out: Path) -> dict[str, dict[str, str]]:
-    with (out / "grades.csv").open() as handle:
-        return {row["student"]: row for row in csv.DictReader(handle)}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("class")
-    archive = folder / "class.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for student, content in class_notebooks().items():
-            zf.writestr(f"lms-export/{student}.ipynb", content)
+    archive = write_zip(folder / "class.zip", class_notebooks())
     out = folder / "out"
     first = autograder("grade", ASSIGNMENT, archive, "--out", out, "--cell-timeout", CELL_TIMEOUT)
     return {"archive": archive, "out": out, "run": first, "grades": read_grades(out)}
 
 
 def failed_tests(row: dict[str, str]) -> set[str]:
-    return {name for name, points in POINTS.items() if float(row[name]) < points}
+    return HW1.failed_tests(row)
 
 
 def feedback_messages(out: Path, student: str) -> dict[str, str]:
-    """grade_id -> message of every failed test in the student's feedback page."""
-    page = (out / "feedback" / f"{student}.html").read_text()
-    rows = re.findall(
-        r"<tr><td>(.*?)</td><td class='points'>.*?</td><td class='(passed|failed)'>.*?"
-        r"<td class='message'>(.*?)</td></tr>",
-        page,
-        re.DOTALL,
-    )
-    assert len(rows) == len(POINTS)
-    return {
-        name: html.unescape(message)
-        for name, (_, result, message) in zip(POINTS, rows, strict=True)
-        if result == "failed"
-    }
+    return feedback_page_messages(out, student, POINTS)
 
 
 def test_grades_csv_has_every_student_and_the_required_columns(graded):
@@ -136,28 +87,8 @@ def test_grades_csv_has_every_student_and_the_required_columns(graded):
     assert row["assignment"] == ASSIGNMENT and row["max_score"] == "25"
 
 
-def test_solution_gets_full_marks_and_blank_gets_zero(graded):
-    assert graded["grades"]["solution"]["score"] == "25"
-    assert graded["grades"]["blank"]["score"] == "0"
-    assert graded["grades"]["blank"]["status"] == "graded"
-    messages = feedback_messages(graded["out"], "blank")
-    assert set(messages) == set(POINTS)
-    assert "not implemented yet" in messages["linear_forward_selfcheck"]
-
-
-@pytest.mark.parametrize("case", sorted(p.stem for p in CASES.glob("*.cells")))
-def test_typical_mistake_loses_exactly_its_tests_with_the_right_hint(graded, case):
-    expected = expectations(CASES / f"{case}.cells")
-    row = graded["grades"][case]
-    assert failed_tests(row) == set(expected)
-    assert float(row["score"]) == 25 - sum(POINTS[name] for name in expected)
-    messages = feedback_messages(graded["out"], case)
-    for name, hint in expected.items():
-        assert hint in messages[name], (name, messages[name])
-
-
 def test_tampered_test_cells_are_graded_with_the_original_tests(graded):
-    expected = expectations(CASES / "sigmoid_plus.cells")
+    expected = expectations(SIGMOID_PLUS)
     assert failed_tests(graded["grades"]["tampered"]) == set(expected)
     page = (graded["out"] / "feedback" / "tampered.html").read_text()
     assert "sigmoid_selfcheck" in page and "linear_forward_hidden" in page  # the notes say so
@@ -215,7 +146,7 @@ def test_regrading_is_idempotent_and_never_loses_a_grade(graded, tmp_path):
 
     tree = tmp_path / "submitted" / "solution" / ASSIGNMENT
     tree.mkdir(parents=True)
-    blanked = submission(RELEASE, SOURCE, {"sequential": "# gave up"})
+    blanked = HW1.notebook({"sequential": "# gave up"})
     nbformat.write(blanked, tree / f"{ASSIGNMENT}.ipynb")
     autograder("grade", ASSIGNMENT, tmp_path / "submitted", "--out", out)
     grades = read_grades(out)

@@ -1,0 +1,103 @@
+"""Grade a class of one homework through the command line: the helpers every homework's tests share.
+
+A homework's typical mistakes live in ``tests/autograder_cases/<assignment>/*.cells`` (see
+:mod:`autograder.splice`); each file names the tests it must fail, and the hint each failure's
+message must contain, in lines ``# expect: <grade_id>[ = <hint>]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+
+from autograder.notebooks import grade_id, is_test, read_source, source_path
+from autograder.splice import parse_cells, submission
+
+REPO = Path(__file__).resolve().parent.parent
+CASES = Path(__file__).with_name("autograder_cases")
+EXPECT = re.compile(r"^# expect: (\S+)(?: = (.+))?$", re.MULTILINE)
+
+
+class Homework:
+    """An assignment's instructor source, its release, its test points and its mistake cases."""
+
+    def __init__(self, assignment: str):
+        self.name = assignment
+        self.source = read_source(source_path(REPO / "solutions", assignment))
+        self.release = nbformat.read(
+            REPO / "exercises" / assignment / f"{assignment}.ipynb", as_version=4
+        )
+        self.points = {
+            grade_id(c): c.metadata.nbgrader["points"] for c in self.release.cells if is_test(c)
+        }
+        self.max_score = sum(self.points.values())
+        self.cases = sorted((CASES / assignment).glob("*.cells"))
+
+    def notebook(self, replacements: dict[str, str], *, blank: bool = False):
+        return submission(self.release, self.source, replacements, blank=blank)
+
+    def case_notebooks(self) -> dict[str, nbformat.NotebookNode]:
+        """The solution, the blank release and one submission per typical mistake."""
+        notebooks = {"solution": self.notebook({}), "blank": self.release}
+        for case in self.cases:
+            replacements, blank = parse_cells(case.read_text())
+            notebooks[case.stem] = self.notebook(replacements, blank=blank)
+        return notebooks
+
+    def failed_tests(self, row: dict[str, str]) -> set[str]:
+        return {name for name, points in self.points.items() if float(row[name]) < points}
+
+
+def expectations(path: Path) -> dict[str, str]:
+    """The tests a case must fail, each with the hint its message must contain ("" if none)."""
+    return {name: hint or "" for name, hint in EXPECT.findall(path.read_text())}
+
+
+def autograder(*args: str | Path) -> subprocess.CompletedProcess:
+    run = subprocess.run(
+        [sys.executable, "-m", "autograder", *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run
+
+
+def write_zip(archive: Path, notebooks: dict[str, nbformat.NotebookNode | bytes]) -> Path:
+    """A learning-management system's export: ``lms-export/<student>.ipynb`` in a .zip."""
+    with zipfile.ZipFile(archive, "w") as zf:
+        for student, nb in notebooks.items():
+            content = nb if isinstance(nb, bytes) else nbformat.writes(nb).encode()
+            zf.writestr(f"lms-export/{student}.ipynb", content)
+    return archive
+
+
+def read_grades(out: Path) -> dict[str, dict[str, str]]:
+    with (out / "grades.csv").open() as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
+def feedback_messages(out: Path, student: str, points: dict[str, float]) -> dict[str, str]:
+    """grade_id -> message of every failed test in the student's feedback page."""
+    page = (out / "feedback" / f"{student}.html").read_text()
+    rows = re.findall(
+        r"<tr><td>(.*?)</td><td class='points'>.*?</td><td class='(passed|failed)'>.*?"
+        r"<td class='message'>(.*?)</td></tr>",
+        page,
+        re.DOTALL,
+    )
+    assert len(rows) == len(points)
+    return {
+        name: html.unescape(message)
+        for name, (_, result, message) in zip(points, rows, strict=True)
+        if result == "failed"
+    }
