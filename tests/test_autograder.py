@@ -14,7 +14,14 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder.notebooks import grade_id, is_answer, is_test, read_source, source_path
+from autograder.notebooks import (
+    assignments,
+    grade_id,
+    is_answer,
+    is_test,
+    read_source,
+    source_path,
+)
 from autograder.release import leaked_secrets, release, secret_lines
 from autograder.restore import restore
 from autograder.splice import solution_source, submission
@@ -109,11 +116,23 @@ def _comparable(nb):
     )
 
 
-def test_exercises_are_the_release_of_the_solutions(tmp_path):
+ASSIGNMENTS = assignments(REPO / "solutions")
+
+
+def released(assignment: str) -> nbformat.NotebookNode:
+    return nbformat.read(REPO / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def instructor_source(assignment: str) -> nbformat.NotebookNode:
+    return read_source(source_path(REPO / "solutions", assignment))
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_exercises_are_the_release_of_the_solutions(tmp_path, assignment):
     """exercises/ is what `python -m autograder release` makes now: rerun it when this fails."""
-    (fresh,) = release([ASSIGNMENT], solutions=REPO / "solutions", exercises=tmp_path)
-    assert _comparable(nbformat.read(fresh, as_version=4)) == _comparable(RELEASE), (
-        "exercises/ is out of date: run `make release`"
+    (fresh,) = release([assignment], solutions=REPO / "solutions", exercises=tmp_path)
+    assert _comparable(nbformat.read(fresh, as_version=4)) == _comparable(released(assignment)), (
+        f"exercises/{assignment} is out of date: run `make release`"
     )
 
 
@@ -125,18 +144,28 @@ def test_secret_lines_are_found():
     assert any("you forgot the bias gradient" in line for line in secrets)
 
 
-def test_no_solution_or_hidden_test_leaks_into_the_exercises():
-    """The released exercises hold no solution and no hidden test (the built book is checked by
-    tests/browser, which builds it)."""
-    assert not leaked_secrets(REPO / "exercises", secret_lines(SOURCE, RELEASE))
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_solution_or_hidden_test_leaks_into_the_exercises(assignment):
+    """The released exercises hold no solution and no hidden test of any assignment (the built
+    book is checked by tests/browser, which builds it)."""
+    secrets = secret_lines(instructor_source(assignment), released(assignment))
+    assert not leaked_secrets(REPO / "exercises", secrets)
 
 
-def test_release_holds_blanks_and_visible_tests_only():
-    answers = [c for c in RELEASE.cells if is_answer(c)]
-    assert len(answers) == 5
-    assert all("raise NotImplementedError()" in c.source for c in answers)
-    hidden = [c for c in RELEASE.cells if is_test(c) and "hidden" in grade_id(c)]
-    assert hidden and all(len(c.source.splitlines()) == 1 for c in hidden)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_holds_blanks_and_visible_tests_only(assignment):
+    release_nb, source_nb = released(assignment), instructor_source(assignment)
+    answers = [c for c in release_nb.cells if is_answer(c)]
+    assert answers and all("raise NotImplementedError()" in c.source for c in answers)
+    hidden = {grade_id(c) for c in source_nb.cells if "### BEGIN HIDDEN TESTS" in c.source}
+    assert hidden, f"{assignment} has no hidden test"
+    tests = {grade_id(c): c for c in release_nb.cells if is_test(c)}
+    assert hidden <= set(tests) and not any("HIDDEN TESTS" in tests[t].source for t in hidden)
+    assert sum(c.metadata.nbgrader["points"] for c in tests.values()) > 0
+
+
+def test_homework_1_has_five_answers_worth_25_points():
+    assert len([c for c in RELEASE.cells if is_answer(c)]) == 5
     assert sum(c.metadata.nbgrader["points"] for c in RELEASE.cells if is_test(c)) == 25
 
 

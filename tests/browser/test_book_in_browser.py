@@ -198,20 +198,21 @@ def test_page_downloads_as_an_executed_notebook(browser_page, docname: str) -> N
 
 
 def test_the_built_book_holds_no_solution_or_hidden_test(built_book):
-    """Neither the site nor its executed notebooks contain a line of Homework 1's solutions or
+    """Neither the site nor its executed notebooks contain a line of any homework's solutions or
     hidden tests."""
     import nbformat
 
-    from autograder.notebooks import read_source, source_path
+    from autograder.notebooks import assignments, read_source, source_path
     from autograder.release import leaked_secrets, secret_lines
 
     repo = Path(__file__).resolve().parents[2]
-    source = read_source(source_path(repo / "solutions", "hw1-backprop"))
-    release = nbformat.read(
-        repo / "exercises" / "hw1-backprop" / "hw1-backprop.ipynb", as_version=4
-    )
-    secrets = secret_lines(source, release)
-    assert not leaked_secrets(built_book, secrets)
     executed = built_book.parent / "jupyter_execute"
     assert executed.is_dir() and any(executed.rglob("*.ipynb"))
-    assert not leaked_secrets(executed, secrets)
+    for assignment in assignments(repo / "solutions"):
+        source = read_source(source_path(repo / "solutions", assignment))
+        release = nbformat.read(
+            repo / "exercises" / assignment / f"{assignment}.ipynb", as_version=4
+        )
+        secrets = secret_lines(source, release)
+        assert not leaked_secrets(built_book, secrets), assignment
+        assert not leaked_secrets(executed, secrets), assignment
