@@ -1,7 +1,8 @@
 """Every homework, graded as one class through the command line: the instructor's solution gets
-full marks, the blank release gets zero, and each typical mistake in
-``tests/autograder_cases/<assignment>/`` loses exactly the points of the tests it names, with the
-hint it names in the feedback."""
+full marks, the blank release gets zero, each correct solution written another way
+(``tests/autograder_cases/<assignment>/correct_*.cells``) gets full marks too, and each typical
+mistake (every other ``.cells`` file there) loses exactly the points of the tests it names, with
+the hint it names in the feedback."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from gradeclass import (
 
 ASSIGNMENTS = sorted(p.name for p in CASES.iterdir() if p.is_dir())
 CASE_IDS = [(a, c.stem) for a in ASSIGNMENTS for c in sorted((CASES / a).glob("*.cells"))]
+MISTAKES = [case for case in CASE_IDS if not case[1].startswith("correct_")]
+CORRECT = [case for case in CASE_IDS if case[1].startswith("correct_")]
 CELL_TIMEOUT = 30
 
 
@@ -57,7 +60,15 @@ def test_solution_gets_full_marks_and_blank_gets_zero(assignment, tmp_path_facto
     assert set(messages) == set(homework.points)
 
 
-@pytest.mark.parametrize("case", grouped(CASE_IDS, lambda case: case[0]), ids="/".join)
+@pytest.mark.parametrize("case", grouped(CORRECT, lambda case: case[0]), ids="/".join)
+def test_a_correct_solution_written_another_way_gets_full_marks(case, tmp_path_factory):
+    assignment, name = case
+    run = graded(assignment, tmp_path_factory)
+    row, homework = run["grades"][name], run["homework"]
+    assert float(row["score"]) == homework.max_score, homework.failed_tests(row)
+
+
+@pytest.mark.parametrize("case", grouped(MISTAKES, lambda case: case[0]), ids="/".join)
 def test_typical_mistake_loses_exactly_its_tests_with_the_right_hint(case, tmp_path_factory):
     assignment, name = case
     run = graded(assignment, tmp_path_factory)
