@@ -122,6 +122,17 @@ def test_every_run_respects_the_smooth_convex_bound():
     assert np.all(quad.gaps[1:] <= 1.0 / (2 * quad.lr * k))
 
 
+# ----- saddle points ---------------------------------------------------------------------------
+
+
+def test_escape_from_the_saddle_takes_log_one_over_x0_over_log_one_plus_eta_steps():
+    starts = [1e-2, 1e-4, 1e-6, 1e-8]
+    steps = [convergence.saddle_escape_steps(x0) for x0 in starts]
+    per_factor_100 = np.log(100) / np.log(1.1)
+    np.testing.assert_allclose(np.diff(steps), per_factor_100, atol=1.5)
+    assert steps[-1] > 3.5 * steps[0]
+
+
 # ----- mini-batch gradient variance -----------------------------------------------------------
 
 

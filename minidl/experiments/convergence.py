@@ -14,6 +14,9 @@ r"""Chapter 2 (Gradient descent and convergence): the experiments behind the cha
 - :func:`rate_comparison`: a linear rate on a strongly convex quadratic against the sublinear
   rates on two smooth convex functions that are not strongly convex: :math:`w^4`
   (:math:`\Theta(1/k^2)`) and the logistic loss :math:`\log(1 + e^{-w})` (:math:`\Theta(1/k)`).
+- :func:`saddle_escape_steps`: near a saddle gradient descent stalls for a number of steps that
+  grows like :math:`\log(1/x_0)` with the distance :math:`x_0` of the start from the stable
+  direction.
 - :func:`minibatch_gradient_variance`: the variance of the mini-batch gradient against
   :math:`|B|`, drawn as the training loop draws batches (without replacement), with the
   finite-population correction :math:`(N - |B|)/(N - 1)`.
@@ -171,13 +174,14 @@ def rate_comparison(*, lr: float = 0.5, steps: int = 1000) -> dict[str, RateRun]
 
     - ``"quadratic"``: :math:`0.2 w^2` (:math:`\lambda = 0.4`, strongly convex) from
       :math:`w_0 = 1`: the gap shrinks by :math:`(1 - \eta\lambda)^2` per step;
-    - ``"quartic"``: :math:`w^4` from :math:`w_0 = 0.4`, smooth with
-      :math:`\mathcal{L} = 12 w_0^2` on its sublevel set, not strongly convex: the gap falls as
+    - ``"quartic"``: :math:`w^4` from :math:`w_0 = 0.4`, smooth with constant
+      :math:`M = 12 w_0^2` on its sublevel set, not strongly convex: the gap falls as
       :math:`1/(64 \eta^2 k^2)`;
     - ``"logistic"``: :math:`\log(1 + e^{-w})` from :math:`w_0 = 0`, smooth with
-      :math:`\mathcal{L} = 1/4`, no minimizer: the gap falls as :math:`1/(\eta k)`.
+      :math:`M = 1/4`, no minimizer: the gap falls as :math:`1/(\eta k)`.
 
-    Each satisfies :math:`\eta \le 1/\mathcal{L}`, the step of the :math:`O(1/k)` bound.
+    Each satisfies :math:`\eta \le 1/M`, the step of the :math:`O(1/k)` bound (Nesterov 2004,
+    Thm. 2.1.14).
     """
     quadratic = data.quadratic([0.4])
     quartic = data.quartic(1)
@@ -197,6 +201,22 @@ def loglog_slope(values: np.ndarray, start: int, stop: int) -> float:
     ``[start, stop)``: the exponent :math:`p` of :math:`v_k \propto k^p`."""
     k = np.arange(start, stop)
     return float(np.polyfit(np.log(k), np.log(values[start:stop]), 1)[0])
+
+
+def saddle_escape_steps(x0: float, *, lr: float = 0.1, y0: float = 1.0) -> int:
+    r"""Steps of gradient descent on :func:`minidl.data.double_well` from :math:`(x_0, y_0)`
+    until :math:`L < -0.2` (the minima have :math:`L = -1/4`, the saddle at the origin 0).
+
+    The :math:`y`-error vanishes fast, then near the saddle :math:`x_{t+1} \approx (1 + \eta)
+    x_t`: the escape takes about :math:`\log(1/x_0)/\log(1 + \eta)` steps, longer the closer
+    the start lies to the saddle's stable direction :math:`x = 0`.
+    """
+    problem = data.double_well()
+    path = gd_path(problem, [x0, y0], lr, 10_000)
+    below = np.flatnonzero(problem.value(path) < -0.2)
+    if below.size == 0:
+        raise RuntimeError(f"saddle_escape_steps: no escape from x0={x0} in 10000 steps")
+    return int(below[0])
 
 
 # ----- mini-batch gradient variance ------------------------------------------------------------
