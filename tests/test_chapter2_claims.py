@@ -175,6 +175,14 @@ def test_decaying_schedules_calm_the_constant_rate_and_quadratic_decay_stops_sho
         assert jitter[name] < 0.1 * jitter["constant"]
     assert final["quadratic"] > 2 * max(final["exponential"], final["step"])
     assert final["quadratic"] == max(final[n] for n in final if n not in ("constant", "plateau"))
+    # Exponential and step decay end with the lowest training loss of all six, by a margin.
+    others = [final[n] for n in final if n not in ("exponential", "step")]
+    assert max(final["exponential"], final["step"]) < 0.8 * min(others)
+    if seed == 0:  # the run the page shows: also the best validation accuracy
+        accuracy = {name: h.val_accuracy[-1] for name, h in histories.items()}
+        assert min(accuracy["exponential"], accuracy["step"]) >= max(
+            accuracy[n] for n in accuracy if n not in ("exponential", "step")
+        )
     # Within an epoch the rate is constant: the per-epoch decay, not per step.
     lrs = np.array(histories["linear"].lr)
     steps_per_epoch = len(lrs) // histories["linear"].epochs
