@@ -6,4 +6,6 @@ same functions to assert the claims the pages make, so the text cannot drift fro
 
 - :mod:`minidl.experiments.backprop`  Chapter 1: gradient checks, the cost of the chain rule,
   vanishing gradients, and the Brady–Raghavan–Slawny spoiler
+- :mod:`minidl.experiments.convergence`  Chapter 2: the three regimes of a quadratic, the
+  condition number, linear against sublinear rates, saddles, mini-batch variance, schedules
 """
