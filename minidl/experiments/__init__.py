@@ -6,4 +6,6 @@ same functions to assert the claims the pages make, so the text cannot drift fro
 
 - :mod:`minidl.experiments.backprop`  Chapter 1: gradient checks, the cost of the chain rule,
   vanishing gradients, and the Brady–Raghavan–Slawny spoiler
+- :mod:`minidl.experiments.second_order`  Chapter 3: scaling the axes, Newton's method and its
+  step size, damping at a saddle, the cost of the Hessian, L-BFGS against gradient descent
 """
