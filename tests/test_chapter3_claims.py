@@ -118,7 +118,8 @@ def test_hessian_memory_grows_like_n_squared_and_solving_superlinearly():
 def test_lbfgs_beats_gradient_descent_on_rosenbrock():
     race = so.rosenbrock_race()
     gd, lbfgs = race["gradient descent"], race["lbfgs"]
-    assert lbfgs.losses[-1] < 1e-12 and lbfgs.evaluations[-1] < 300
+    reached = np.argmax(lbfgs.losses < 1e-12)
+    assert lbfgs.losses[reached] < 1e-12 and reached <= 40 and lbfgs.evaluations[reached] <= 100
     assert 1e-5 < gd.losses[-1] < 1e-4  # 5000 gradient evaluations, still in the valley
     assert len(gd.losses) == 5001
     # plain Newton: six steps, but no line search lets the loss jump up on the way
