@@ -112,6 +112,26 @@ def test_hessian_memory_grows_like_n_squared_and_solving_superlinearly():
     assert so.growth_exponent(cost["n"][big], cost["form"][big]) > 1.3
 
 
+# ----- the BFGS update -------------------------------------------------------------------------
+
+
+def test_bfgs_update_meets_the_secant_condition_and_needs_positive_curvature():
+    A = np.array([[4.0, 1.0], [1.0, 0.5]])
+    s = np.array([1.0, -1.0])
+    for y in [A @ s, -A @ s]:
+        M = so.bfgs_update(np.eye(2), s, y)
+        np.testing.assert_allclose(M @ y, s, atol=1e-12)
+        np.testing.assert_allclose(M, M.T, atol=1e-12)
+        smallest = np.linalg.eigvalsh(M)[0]
+        assert smallest > 0.1 if y @ s > 0 else smallest < -0.1
+    rng = np.random.default_rng(3)
+    for _ in range(5):  # random positive-definite starts and positive-curvature pairs
+        B = rng.standard_normal((4, 4))
+        M0, A4 = B @ B.T + 0.1 * np.eye(4), np.diag(rng.uniform(0.5, 5.0, 4))
+        s4 = rng.standard_normal(4)
+        assert np.linalg.eigvalsh(so.bfgs_update(M0, s4, A4 @ s4))[0] > 0
+
+
 # ----- L-BFGS against gradient descent ---------------------------------------------------------
 
 
@@ -143,6 +163,18 @@ def test_lbfgs_beats_gradient_descent_on_a_small_network():
     reached = np.argmax(lbfgs.losses < gd.losses[-1])
     assert lbfgs.losses[reached] < gd.losses[-1] and lbfgs.evaluations[reached] < 100
     assert lbfgs.losses[-1] < 1e-3 * gd.losses[-1]
+
+
+def test_gradient_descent_rate_ten_is_the_best_of_four_on_the_small_network():
+    final = {}
+    for lr in [1.0, 3.0, 10.0, 30.0]:
+        model, X, y = so.moons_network()
+        run = so.train_flat(optim.gradient_descent(lr=lr), model, X, y, 1000)
+        final[lr] = run.losses[-1]
+        start = run.losses[0]
+    assert min(final, key=final.get) == 10.0
+    assert final[10.0] < 0.5 * min(final[1.0], final[3.0])
+    assert final[30.0] > start  # too large: the loss ends above where it started
 
 
 # ----- Levenberg-Marquardt on a least-squares fit ----------------------------------------------

@@ -13,6 +13,7 @@ r"""Chapter 3 (Second-order methods): the experiments behind the chapter's claim
   non-convex strip of the double well, as the damping :math:`\lambda` grows.
 - :func:`hessian_cost`: memory and time of forming and solving with the Hessian of a logistic
   model of :math:`n` parameters, and :func:`growth_exponent` of each against :math:`n`.
+- :func:`bfgs_update`: one BFGS update of the inverse-Hessian estimate.
 - :func:`rosenbrock_race`, :func:`network_race`: L-BFGS against gradient descent.
 
 References: J. Nocedal and S. J. Wright, *Numerical Optimization*, 2nd ed., Springer 2006
@@ -266,6 +267,19 @@ def decay_fit(
         values.append(loss_fn(w)[0])
         dampings.append(state.damping)
     return {"params": np.array(params), "loss": np.array(values), "damping": np.array(dampings)}
+
+
+# ----- the BFGS update -------------------------------------------------------------------------
+
+
+def bfgs_update(M: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
+    r"""One BFGS update of the inverse-Hessian estimate (Nocedal & Wright 2006, eq. 6.17):
+    :math:`M^+ = (I - \rho s y^\top) M (I - \rho y s^\top) + \rho s s^\top`,
+    :math:`\rho = 1 / (y^\top s)`. It satisfies the secant condition :math:`M^+ y = s`, and
+    keeps :math:`M` positive definite exactly when :math:`y^\top s > 0`."""
+    rho = 1.0 / float(y @ s)
+    E = np.eye(len(s)) - rho * np.outer(s, y)
+    return E @ M @ E.T + rho * np.outer(s, s)
 
 
 # ----- L-BFGS against gradient descent ---------------------------------------------------------
