@@ -8,4 +8,6 @@ same functions to assert the claims the pages make, so the text cannot drift fro
   vanishing gradients, and the Brady–Raghavan–Slawny spoiler
 - :mod:`minidl.experiments.convergence`  Chapter 2: the three regimes of a quadratic, the
   condition number, linear against sublinear rates, saddles, mini-batch variance, schedules
+- :mod:`minidl.experiments.second_order`  Chapter 3: scaling the axes, Newton's method and its
+  step size, damping at a saddle, the cost of the Hessian, L-BFGS against gradient descent
 """
