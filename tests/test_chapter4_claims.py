@@ -55,6 +55,8 @@ def test_a_rotated_valley_takes_rprop_much_longer():
     path = rq.trajectory(optim.rprop(lr=0.1, variant="rprop+"), rotated, rq.START, 3000)
     assert rq.steps_to_reach(rotated, path) is None  # not within 3000 steps
     assert rotated.value(path[-1]) - rotated.minimum > 1e-4
+    gd = rq.trajectory(optim.gradient_descent(lr=rotated.optimal_lr), rotated, rq.START, 3000)
+    assert rotated.value(gd[-1]) - rotated.minimum < 1e-4  # gradient descent does better here
     assert aligned < 60
 
 
@@ -106,9 +108,17 @@ def test_a_short_first_step_needs_the_growth_limit_and_fahlmans_gradient_term():
 # ----- Quickprop on a non-convex well -----------------------------------------------------------
 
 
-def test_quickprop_with_its_default_growth_limit_finds_the_well():
-    losses = rq.quickprop_growth_sweep([1.75], [2.0, 2.5, 3.0])
+def test_quickprop_with_a_growth_limit_up_to_3_finds_the_well_from_every_start():
+    losses = rq.quickprop_growth_sweep([1.25, 1.75, 2.5, 3.0], [2.0, 2.5, 3.0], steps=60)
     assert max(losses.values()) < 1e-12
+
+
+def test_beyond_a_growth_limit_of_3_the_outcome_depends_on_the_start():
+    losses = rq.quickprop_growth_sweep([4.0, 6.0], [2.0, 2.5, 3.0], steps=60)
+    tail = {key for key, loss in losses.items() if loss > 0.99}
+    found = {key for key, loss in losses.items() if loss < 1e-12}
+    assert tail == {(4.0, 2.5), (4.0, 3.0), (6.0, 2.0), (6.0, 3.0)}
+    assert found == {(4.0, 2.0), (6.0, 2.5)}
 
 
 def test_a_large_growth_limit_throws_quickprop_into_the_flat_tails():
@@ -116,8 +126,13 @@ def test_a_large_growth_limit_throws_quickprop_into_the_flat_tails():
     assert min(losses.values()) > 0.99  # stuck where the gradient vanishes
     path = rq.quickprop_on_well(4.0, w0=2.5)
     assert np.abs(path).max() > 10  # one jump went ten units away
+    assert abs(rq.gaussian_well().grad(path[-1:, None])[0, 0]) < 1e-6  # where nothing is left
+    assert np.sum(np.abs(path) > 5) >= 50  # it spends most of its time in the flat tails
+    assert -6 < path[10] < -5 and path[50] > 12
     gd = rq.trajectory(optim.gradient_descent(lr=rq.WELL_LR), rq.gaussian_well(), [2.5], 300)
     assert rq.gaussian_well().value(gd[-1]) < 1e-12  # gradient descent does not jump
+    rprop = rq.trajectory(optim.rprop(lr=0.1, variant="rprop+"), rq.gaussian_well(), [2.5], 100)
+    assert rq.steps_to_reach(rq.gaussian_well(), rprop, 1e-12) < 60  # signs do not vanish
 
 
 def test_the_gaussian_well_has_negative_curvature_outside_the_unit_interval():
@@ -126,3 +141,46 @@ def test_the_gaussian_well_has_negative_curvature_outside_the_unit_interval():
     w = np.linspace(-3, 3, 13)[:, None]
     numeric = (well.value(w + 1e-6) - well.value(w - 1e-6)) / 2e-6
     np.testing.assert_allclose(well.grad(w)[:, 0], numeric, atol=1e-8)
+
+
+# ----- the variants -----------------------------------------------------------------------------
+
+
+def test_on_a_tilted_valley_the_improved_variants_win_and_the_simplified_rprop_stalls():
+    problem = rq.tilted_valley()
+    gaps = {
+        name: problem.value(path[-1]) - problem.minimum
+        for name, path in rq.variant_paths(problem, steps=100).items()
+    }
+    assert max(gaps["irprop+"], gaps["irprop-"]) * 1e4 < gaps["rprop+"]
+    assert gaps["rprop-"] * 100 < gaps["rprop+"] < 1e-4
+    assert gaps["simplified"] > 1e-2
+
+
+def test_rprop_variants_differ_only_after_a_sign_change():
+    parabola = rq.parabola(2.0, 0.0)  # L = w^2
+    first = {
+        v: rq.trajectory(optim.rprop(lr=1.5, variant=v), parabola, [1.0], 3)[:, 0] for v in VARIANTS
+    }
+    np.testing.assert_allclose(first["rprop+"], [1.0, -0.5, 1.0, 0.25])
+    np.testing.assert_allclose(first["rprop-"], [1.0, -0.5, 0.25, -0.125])
+    np.testing.assert_allclose(first["irprop-"], [1.0, -0.5, -0.5, 0.25])
+    np.testing.assert_allclose(first["irprop+"], [1.0, -0.5, -0.5, 0.25])  # the loss fell
+
+
+def test_slider_settings_change_the_outcome_as_the_page_says():
+    problem = rq.tilted_valley()
+
+    def gap(**kwargs):
+        path = rq.trajectory(
+            optim.rprop(lr=0.1, variant="rprop+", **kwargs), problem, rq.VALLEY_START, 100
+        )
+        return problem.value(path[-1]) - problem.minimum
+
+    default = gap()
+    assert gap(etas=(0.9, 1.2)) > 100 * default  # eta_minus near 1: slow to settle
+    assert gap(etas=(0.9, 2.0)) > 1e-2
+    assert default < gap(etas=(0.25, 1.2)) < 10 * default
+    assert gap(etas=(0.5, 1.05)) < default
+    assert gap(step_sizes=(1e-6, 0.05)) > 100 * default  # the ceiling caps the approach
+    assert gap(step_sizes=(0.1, 50.0)) > 1e-2  # the floor keeps it from settling

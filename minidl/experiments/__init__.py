@@ -6,4 +6,7 @@ same functions to assert the claims the pages make, so the text cannot drift fro
 
 - :mod:`minidl.experiments.backprop`  Chapter 1: gradient checks, the cost of the chain rule,
   vanishing gradients, and the Brady–Raghavan–Slawny spoiler
+- :mod:`minidl.experiments.rprop_quickprop`  Chapter 4: Rprop against a sweep of gradient-descent
+  rates, loss scaling, the variants, Quickprop's secant step and its growth limit on a
+  non-convex well
 """

@@ -119,6 +119,30 @@ def best_gradient_descent(sweep: dict[float, int | None]) -> tuple[float, int | 
     return rate, finite[rate]
 
 
+# ----- the variants and their hyperparameters --------------------------------------------------
+
+VALLEY_START = (-4.0, 3.0)
+"""The starting point on :func:`tilted_valley`."""
+
+
+def tilted_valley() -> data.Quadratic:
+    r"""A valley that is not aligned with the axes: curvatures 1 and 20, turned by 0.5 rad, so
+    each coordinate's derivative mixes both directions and its sign changes now and then."""
+    return data.quadratic([1.0, 20.0], angle=0.5)
+
+
+def variant_paths(
+    problem: Problem, *, w0: ArrayLike = VALLEY_START, steps: int = 100, lr: float = 0.1
+) -> dict[str, np.ndarray]:
+    """The trajectories of Rprop+, Rprop-, iRprop+, iRprop- and the simplified Rprop."""
+    rules: dict[str, Rule] = {v: optim.rprop(lr=lr, variant=v) for v in VARIANT_NAMES}
+    rules["simplified"] = optim.simple_rprop(lr=lr)
+    return {name: trajectory(rule, problem, w0, steps) for name, rule in rules.items()}
+
+
+VARIANT_NAMES = ("rprop+", "rprop-", "irprop+", "irprop-")
+
+
 # ----- scaling the loss ----------------------------------------------------------------------
 
 
