@@ -103,6 +103,10 @@ def test_a_short_first_step_needs_the_growth_limit_and_fahlmans_gradient_term():
     path = rq.quickprop_on_parabola(curvature=4.0, minimizer=0.7, w0=3.0, lr=0.05, steps=5)
     assert abs(path[2] - path[1]) == pytest.approx(1.75 * abs(path[1] - path[0]) + 0.05 * 4 * 1.84)
     assert abs(path[4] - 0.7) < 1e-12 and abs(path[3] - 0.7) > 0.1
+    # without the cap the full secant step (plus the gradient term) is taken: one step fewer
+    free = rq.quickprop_on_parabola(4.0, 0.7, w0=3.0, lr=0.05, max_growth=1e9, steps=5)
+    assert free[2] == pytest.approx(0.7 - 0.05 * 4 * 1.84)
+    assert abs(free[3] - 0.7) < 1e-12 and abs(free[2] - 0.7) > 0.1
 
 
 # ----- Quickprop on a non-convex well -----------------------------------------------------------
