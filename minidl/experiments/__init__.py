@@ -10,4 +10,7 @@ same functions to assert the claims the pages make, so the text cannot drift fro
   condition number, linear against sublinear rates, saddles, mini-batch variance, schedules
 - :mod:`minidl.experiments.second_order`  Chapter 3: scaling the axes, Newton's method and its
   step size, damping at a saddle, the cost of the Hessian, L-BFGS against gradient descent
+- :mod:`minidl.experiments.rprop_quickprop`  Chapter 4: Rprop against a sweep of gradient-descent
+  rates, loss scaling, the variants, Quickprop's secant step and its growth limit on a
+  non-convex well
 """

@@ -1,0 +1,250 @@
+r"""Chapter 4 (Rprop and Quickprop): the experiments behind the chapter's claims.
+
+- :func:`trajectory`: the iterates :math:`w_0, \ldots, w_T` of any rule of :mod:`minidl.optim`
+  on a :class:`minidl.data.Problem`.
+- :func:`badly_scaled_quadratic`, :func:`steps_to_reach`, :func:`gradient_descent_sweep`: Rprop
+  against gradient descent at every single rate of a sweep on
+  :math:`L(w) = \tfrac12 (w_1^2 + 1000\, w_2^2)`.
+- :func:`scaled`, :func:`scaling_experiment`: multiplying the loss by 1000 leaves Rprop's
+  trajectory unchanged, bit for bit, and throws gradient descent off.
+- :func:`secant_vertex`, :func:`quickprop_on_parabola`: the secant step lands on the vertex of
+  a parabola; Quickprop reaches the minimum of a 1-D parabola in one secant step.
+- :func:`gaussian_well`, :func:`quickprop_growth_sweep`: on the non-convex
+  :math:`L(w) = 1 - e^{-w^2/2}` Quickprop's growth-limited jumps throw it into the flat tails
+  once the growth limit :math:`\mu` is large.
+
+References: M. Riedmiller and H. Braun (1993), "A direct adaptive method for faster
+backpropagation learning: the RPROP algorithm"; C. Igel and M. Hüsken (2000), "Improving the
+Rprop learning algorithm"; S. E. Fahlman (1988), "An empirical study of learning speed in
+back-propagation networks", CMU-CS-88-162.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from minidl import data, optim
+from minidl.data.problems import Problem
+from minidl.optim.base import Rule
+
+
+def trajectory(rule: Rule, problem: Problem, w0: ArrayLike, steps: int) -> np.ndarray:
+    """The iterates ``w_0, ..., w_steps`` (shape ``(steps + 1, d)``) of ``rule`` on ``problem``.
+
+    The loss is passed to every update (iRprop+ needs it; the other rules ignore it). A point
+    that is no longer finite ends the run early: the rest of the array is ``nan``.
+    """
+    w = np.array(w0, dtype=np.float64)
+    path = np.full((steps + 1, *w.shape), np.nan)
+    path[0] = w
+    state = rule.init(w)
+    for t in range(1, steps + 1):
+        step, state = rule.update(problem.grad(w), state, w, loss=problem.value(w))
+        w = w + step
+        if not np.all(np.isfinite(w)):
+            break
+        path[t] = w
+    return path
+
+
+# ----- a badly scaled quadratic ---------------------------------------------------------------
+
+START = (3.0, 2.0)
+"""The starting point of the badly scaled quadratic experiments."""
+
+TOLERANCE = 1e-8
+"""Converged means :math:`L(w_t) - L(w^*) < 10^{-8}`."""
+
+
+def badly_scaled_quadratic(scale: float = 1000.0) -> data.Quadratic:
+    r""":math:`L(w) = \tfrac12 (w_1^2 + s\, w_2^2)`: curvature 1 along :math:`w_1`, ``scale``
+    along :math:`w_2`, axes aligned with the coordinates; condition number :math:`\kappa = s`."""
+    return data.quadratic([1.0, scale])
+
+
+def rotated_quadratic(scale: float = 1000.0, angle: float = 0.6) -> data.Quadratic:
+    """:func:`badly_scaled_quadratic` turned by ``angle`` radians: the same valley, no longer
+    along a coordinate axis."""
+    return data.quadratic([1.0, scale], angle=angle)
+
+
+def steps_to_reach(problem: Problem, path: np.ndarray, tol: float = TOLERANCE) -> int | None:
+    """The first step ``t`` with ``L(w_t) - L* < tol``, or ``None`` if the path never gets there."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        gaps = problem.value(path) - problem.minimum
+    below = np.flatnonzero(gaps < tol)
+    return int(below[0]) if below.size else None
+
+
+def gradient_descent_sweep(
+    problem: Problem,
+    rates: ArrayLike,
+    *,
+    w0: ArrayLike = START,
+    max_steps: int = 20_000,
+    tol: float = TOLERANCE,
+) -> dict[float, int | None]:
+    r"""Steps gradient descent needs at each fixed rate to get within ``tol`` of the minimum.
+
+    All rates run at once: the iterates of the rates are stacked into one array of shape
+    ``(rates, d)``, and :func:`minidl.optim.gradient_descent` is elementwise, so ``lr`` can be
+    one column of rates. ``None``: not within ``max_steps`` (too small a rate) or diverged
+    (a rate beyond :math:`2/\lambda_\max`).
+    """
+    rates = np.asarray(rates, dtype=np.float64)
+    rule = optim.gradient_descent(lr=1.0)
+    w = np.tile(np.asarray(w0, dtype=np.float64), (rates.size, 1))
+    state = rule.init(w)
+    reached = np.full(rates.size, -1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(max_steps + 1):
+            gaps = problem.value(w) - problem.minimum
+            reached[(reached < 0) & (gaps < tol)] = t
+            if np.all((reached >= 0) | ~np.isfinite(gaps)):
+                break
+            step, state = rule.update(problem.grad(w), state, w, lr=rates[:, None])
+            w = w + step
+    return {float(r): (int(n) if n >= 0 else None) for r, n in zip(rates, reached, strict=True)}
+
+
+def best_gradient_descent(sweep: dict[float, int | None]) -> tuple[float, int | None]:
+    """The rate of a sweep that needs the fewest steps, and that number."""
+    finite = {rate: n for rate, n in sweep.items() if n is not None}
+    if not finite:
+        return float("nan"), None
+    rate = min(finite, key=finite.get)
+    return rate, finite[rate]
+
+
+# ----- the variants and their hyperparameters --------------------------------------------------
+
+VALLEY_START = (-4.0, 3.0)
+"""The starting point on :func:`tilted_valley`."""
+
+
+def tilted_valley() -> data.Quadratic:
+    r"""A valley that is not aligned with the axes: curvatures 1 and 20, turned by 0.5 rad, so
+    each coordinate's derivative mixes both directions and its sign changes now and then."""
+    return data.quadratic([1.0, 20.0], angle=0.5)
+
+
+def variant_paths(
+    problem: Problem, *, w0: ArrayLike = VALLEY_START, steps: int = 100, lr: float = 0.1
+) -> dict[str, np.ndarray]:
+    """The trajectories of Rprop+, Rprop-, iRprop+, iRprop- and the simplified Rprop."""
+    rules: dict[str, Rule] = {v: optim.rprop(lr=lr, variant=v) for v in VARIANT_NAMES}
+    rules["simplified"] = optim.simple_rprop(lr=lr)
+    return {name: trajectory(rule, problem, w0, steps) for name, rule in rules.items()}
+
+
+VARIANT_NAMES = ("rprop+", "rprop-", "irprop+", "irprop-")
+
+
+# ----- scaling the loss ----------------------------------------------------------------------
+
+
+def scaled(problem: Problem, factor: float) -> Problem:
+    """The problem ``factor * L``: same minimizer, every gradient ``factor`` times larger."""
+    return Problem(
+        f"{factor:g} x {problem.name}",
+        problem.dim,
+        value=lambda w: factor * problem.value(w),
+        grad=lambda w: factor * problem.grad(w),
+        hessian=lambda w: factor * problem.hessian(w),
+        minimizer=problem.minimizer,
+        minimum=factor * problem.minimum,
+    )
+
+
+def scaling_experiment(
+    rule: Rule, problem: Problem, *, factor: float = 1000.0, w0: ArrayLike = START, steps: int = 60
+) -> tuple[np.ndarray, np.ndarray]:
+    """The trajectories of ``rule`` on ``L`` and on ``factor * L`` from the same start."""
+    return (
+        trajectory(rule, problem, w0, steps),
+        trajectory(rule, scaled(problem, factor), w0, steps),
+    )
+
+
+# ----- Quickprop on a parabola -----------------------------------------------------------------
+
+
+def secant_vertex(w_prev: float, g_prev: float, w: float, g: float) -> float:
+    r"""Where the line through the slopes :math:`(w_{t-1}, g_{t-1})` and :math:`(w_t, g_t)` is
+    zero: the vertex of the parabola with those slopes,
+
+    .. math::
+        w_t + \Delta w_t, \qquad \Delta w_t = \frac{g_t}{g_{t-1} - g_t}\,(w_t - w_{t-1}).
+    """
+    return w + g / (g_prev - g) * (w - w_prev)
+
+
+def parabola(curvature: float, minimizer: float) -> Problem:
+    r"""The 1-D parabola :math:`L(w) = \tfrac{a}{2} (w - w^*)^2`."""
+    return data.Quadratic([[curvature]], [-curvature * minimizer], 0.5 * curvature * minimizer**2)
+
+
+def quickprop_on_parabola(
+    curvature: float = 4.0,
+    minimizer: float = 0.7,
+    *,
+    w0: float = 3.0,
+    lr: float = 0.375,
+    max_growth: float = 1.75,
+    steps: int = 4,
+) -> np.ndarray:
+    """Quickprop's iterates ``w_0, ..., w_steps`` on :func:`parabola` (a 1-D array)."""
+    rule = optim.quickprop(lr=lr, max_growth=max_growth)
+    return trajectory(rule, parabola(curvature, minimizer), [w0], steps)[:, 0]
+
+
+# ----- Quickprop on a non-convex well ---------------------------------------------------------
+
+
+def gaussian_well() -> Problem:
+    r""":math:`L(w) = 1 - e^{-w^2/2}`: one minimum at 0, convex only for :math:`|w| < 1`.
+
+    .. math::
+        L'(w) = w\, e^{-w^2/2}, \qquad L''(w) = (1 - w^2)\, e^{-w^2/2}.
+
+    Outside :math:`|w| < 1` the curvature is negative: going downhill towards 0 the slope
+    *grows*, and beyond :math:`|w| \approx 3` the function is almost flat.
+    """
+
+    def value(w: np.ndarray) -> np.ndarray:
+        return 1.0 - np.exp(-0.5 * w[..., 0] ** 2)
+
+    def grad(w: np.ndarray) -> np.ndarray:
+        return w * np.exp(-0.5 * w**2)
+
+    def hessian(w: np.ndarray) -> np.ndarray:
+        return np.array([[(1.0 - w[0] ** 2) * np.exp(-0.5 * w[0] ** 2)]])
+
+    return Problem("gaussian_well", 1, value, grad, hessian, minimizer=[0.0], minimum=0.0)
+
+
+WELL_LR = 0.1
+"""Quickprop's gradient-descent rate :math:`\\epsilon` in the non-convex experiments."""
+
+
+def quickprop_on_well(
+    max_growth: float, *, w0: float = 2.5, steps: int = 100, lr: float = WELL_LR
+) -> np.ndarray:
+    """Quickprop's iterates ``w_0, ..., w_steps`` on :func:`gaussian_well` (a 1-D array)."""
+    rule = optim.quickprop(lr=lr, max_growth=max_growth)
+    return trajectory(rule, gaussian_well(), [w0], steps)[:, 0]
+
+
+def quickprop_growth_sweep(
+    growths: Sequence[float], starts: Sequence[float], *, steps: int = 100
+) -> dict[tuple[float, float], float]:
+    """``(growth limit, start) -> L(w_steps)`` of Quickprop on :func:`gaussian_well`."""
+    well = gaussian_well()
+    return {
+        (mu, w0): float(well.value([quickprop_on_well(mu, w0=w0, steps=steps)[-1]]))
+        for mu in growths
+        for w0 in starts
+    }
