@@ -6,4 +6,6 @@ same functions to assert the claims the pages make, so the text cannot drift fro
 
 - :mod:`minidl.experiments.backprop`  Chapter 1: gradient checks, the cost of the chain rule,
   vanishing gradients, and the Brady–Raghavan–Slawny spoiler
+- :mod:`minidl.experiments.momentum`  Chapter 5: the ravine, momentum and Nesterov along and
+  across it, the heavy-ball and Nesterov iteration matrices and their rate maps
 """
