@@ -144,3 +144,41 @@ def test_momentum_and_nesterov_train_the_digits_mlp_faster():
         assert loss[-1] < 0.3 * gd[-1]
         assert loss[2] < gd[-1]  # after 3 epochs, below gradient descent's loss after all
         assert accuracy[-1] > 0.93
+
+
+def test_velocity_on_a_constant_and_on_an_alternating_gradient():
+    lr, beta = 0.1, 0.9
+    rule = optim.momentum(lr, beta)
+    state = rule.init(np.zeros(2))
+    for t in range(200):
+        step, state = rule.update(np.array([1.0, (-1.0) ** t]), state, np.zeros(2))
+    assert step[0] == pytest.approx(-lr / (1 - beta))
+    assert abs(step[1]) == pytest.approx(lr / (1 + beta))
+
+
+def test_where_both_converge_the_two_maps_differ_little_and_agree_at_small_rates():
+    lam = mom.ravine().eigenvalues
+    lrs = np.linspace(0.0, 4.2, 211)[1:] / lam[-1]
+    betas = np.linspace(0.0, 0.99, 100)
+    hb = mom.rate_map(lam, lrs, betas, "momentum")
+    nag = mom.rate_map(lam, lrs, betas, "nesterov")
+    both = (hb < 1) & (nag < 1) & (betas[:, None] >= 0.8)
+    assert 0.01 < (hb - nag)[both].max() < 0.015
+    eta_lam = np.broadcast_to(lrs[None, :] * lam[-1], hb.shape)
+    worse = both & (nag > hb + 1e-3)
+    assert worse.any()
+    assert np.all((eta_lam[worse] <= 0.6) | (eta_lam[worse] >= 1.3))
+    low = (lrs[None, :] * lam[-1] < 0.3) & (betas[:, None] < 0.5)
+    assert np.abs(hb - nag)[low].max() < 1e-3
+
+
+def test_in_the_complex_band_nesterov_spirals_in_faster_than_heavy_ball():
+    beta = 0.9
+    for x in np.linspace(0.01, 0.9, 20):
+        hb = np.abs(np.linalg.eigvals(mom.iteration_matrix(x, beta, 1.0, "momentum")))
+        nag = np.abs(np.linalg.eigvals(mom.iteration_matrix(x, beta, 1.0, "nesterov")))
+        if (1 - np.sqrt(beta)) ** 2 < x < (1 + np.sqrt(beta)) ** 2:
+            assert hb == pytest.approx([np.sqrt(beta)] * 2)
+        if (1 + beta) ** 2 * (1 - x) ** 2 < 4 * beta * (1 - x):
+            assert nag == pytest.approx([np.sqrt(beta * (1 - x))] * 2)
+            assert nag.max() < hb.max()

@@ -195,14 +195,20 @@ def optimal_nesterov(lambda_min: float, lambda_max: float) -> tuple[float, float
 
 
 def measured_rate(rule: optim.Rule, problem: Quadratic, w0: ArrayLike, steps: int = 400) -> float:
-    r"""The error's shrink factor per step, :math:`(\|e_T\| / \|e_{T/2}\|)^{2/T}`, measured on the
-    second half of a run (after the transient)."""
+    r"""The error's shrink factor per step, measured on the second half of a run.
+
+    A spiralling error oscillates, so the rate compares the error's envelope, its largest norm
+    over a window of ``steps // 8`` steps, at the end of the run and at its middle:
+    :math:`\big(\max_{t \in W_T} \|e_t\| / \max_{t \in W_{T/2}} \|e_t\|\big)^{2/T}`.
+    Infinite if the run overflows.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         errors = np.linalg.norm(run(rule, problem, w0, steps) - problem.minimizer, axis=1)
-    half = steps // 2
     if not np.all(np.isfinite(errors)):
         return np.inf
-    return float((errors[-1] / errors[half]) ** (1.0 / (steps - half)))
+    half, window = steps // 2, max(steps // 8, 1)
+    end, middle = errors[-window:].max(), errors[half - window + 1 : half + 1].max()
+    return float((end / middle) ** (1.0 / (steps - half)))
 
 
 def iterations_to_tolerance(
