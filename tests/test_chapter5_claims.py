@@ -6,6 +6,7 @@ import pytest
 
 from minidl import data, optim
 from minidl.experiments import momentum as mom
+from minidl.optim.sgd import MomentumState
 
 pytestmark = pytest.mark.book
 
@@ -182,3 +183,14 @@ def test_in_the_complex_band_nesterov_spirals_in_faster_than_heavy_ball():
         if (1 + beta) ** 2 * (1 - x) ** 2 < 4 * beta * (1 - x):
             assert nag == pytest.approx([np.sqrt(beta * (1 - x))] * 2)
             assert nag.max() < hb.max()
+
+
+def test_one_step_from_the_wall_momentum_overshoots_and_nesterov_brakes():
+    ravine, lr, beta = mom.ravine(), 0.012, 0.9
+    w, v = np.array([-6.0, 0.5]), np.array([0.5, -0.8])
+    step, _ = optim.momentum(lr, beta).update(ravine.grad(w), MomentumState(v), w)
+    heavy_ball = w + step
+    nesterov = w + beta * v - lr * ravine.grad(w + beta * v)
+    assert heavy_ball[1] == pytest.approx(-0.52)
+    assert nesterov[1] == pytest.approx(-0.088)
+    assert abs(nesterov[1]) < abs(heavy_ball[1]) / 5
