@@ -194,3 +194,16 @@ def test_one_step_from_the_wall_momentum_overshoots_and_nesterov_brakes():
     assert heavy_ball[1] == pytest.approx(-0.52)
     assert nesterov[1] == pytest.approx(-0.088)
     assert abs(nesterov[1]) < abs(heavy_ball[1]) / 5
+
+
+def test_the_rate_map_sliders_marked_points_reach_each_optimum():
+    # analysis.md's slider: (eta lambda_max, beta) = (3.07, 0.566) and (1.325, 0.72)
+    lam = mom.ravine().eigenvalues
+    rate_hb = mom.optimal_heavy_ball(lam[0], lam[-1])[2]
+    rate_nag = mom.optimal_nesterov(lam[0], lam[-1])[2]
+    assert round(float(rate_hb), 3) == 0.752 and round(float(rate_nag), 3) == 0.837
+    hb_point, nag_point = (3.07 / lam[-1], 0.566), (1.325 / lam[-1], 0.72)
+    assert abs(mom.convergence_rate(*hb_point, lam, "momentum") - rate_hb) < 5e-4
+    assert mom.convergence_rate(*hb_point, lam, "nesterov") > 1
+    assert abs(mom.convergence_rate(*nag_point, lam, "nesterov") - rate_nag) < 1e-3
+    assert mom.convergence_rate(1.32 / lam[-1], 0.72, lam, "nesterov") > rate_nag + 0.005
