@@ -13,4 +13,6 @@ same functions to assert the claims the pages make, so the text cannot drift fro
 - :mod:`minidl.experiments.rprop_quickprop`  Chapter 4: Rprop against a sweep of gradient-descent
   rates, loss scaling, the variants, Quickprop's secant step and its growth limit on a
   non-convex well
+- :mod:`minidl.experiments.momentum`  Chapter 5: the ravine, momentum and Nesterov along and
+  across it, the heavy-ball and Nesterov iteration matrices and their rate maps
 """
