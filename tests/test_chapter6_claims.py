@@ -4,7 +4,7 @@ experiment functions the pages call (minidl.experiments.adaptive)."""
 import numpy as np
 import pytest
 
-from minidl import optim
+from minidl import data, optim
 from minidl.experiments import adaptive
 
 pytestmark = pytest.mark.book
@@ -106,12 +106,23 @@ def test_with_beta2_equal_to_beta1_the_uncorrected_steps_are_too_small():
 # ----- the slider and the race -----------------------------------------------------------------
 
 
-def test_large_beta1_overshoots_and_default_adam_converges_on_the_slider_quadratic():
-    default = adaptive.adam_path(0.9, 0.999, 0.1)
+SLIDER = [(b1, b2) for b1 in [0.0, 0.5, 0.9, 0.99] for b2 in [0.9, 0.99, 0.999]]
+
+
+def test_slider_statements_about_beta1_beta2_and_the_rate():
     problem = adaptive.RACE_SURFACES["quadratic"].problem
-    assert problem.value(default[-1]) < 1e-2 * problem.value(default[0])
-    heavy = adaptive.adam_path(0.99, 0.999, 0.1)
-    assert problem.value(heavy[-1]) > 10 * problem.value(default[-1])
+    final = {
+        (b1, b2, lr): problem.value(adaptive.adam_path(b1, b2, lr)[-1])
+        for b1, b2 in SLIDER
+        for lr in [0.01, 0.1, 0.3]
+    }
+    assert all(final[b1, b2, 0.01] > 10 for b1, b2 in SLIDER)  # eta = 0.01 crawls
+    assert all(final[0.99, b2, 0.1] > 1 for b2 in [0.9, 0.99, 0.999])  # beta1 = 0.99 loops
+    assert final[0.9, 0.999, 0.1] < 0.05 and final[0.9, 0.999, 0.3] < 1e-3
+    for b1, b2 in SLIDER:
+        for lr in [0.01, 0.1, 0.3]:
+            first = np.linalg.norm(np.diff(adaptive.adam_path(b1, b2, lr, steps=1), axis=0))
+            assert first == pytest.approx(np.sqrt(2) * lr, rel=1e-6)
 
 
 def test_race_outcomes_the_page_describes():
@@ -130,11 +141,39 @@ def test_race_outcomes_the_page_describes():
     # on Rosenbrock only Newton and L-BFGS reach the minimum within the budget
     for name, gap in gaps["rosenbrock"].items():
         assert (gap[-1] < 1e-8) == (name in {"newton", "lbfgs"}), name
+    rosenbrock = {name: gap[-1] for name, gap in gaps["rosenbrock"].items()}
+    assert rosenbrock["quickprop"] < 0.1 and rosenbrock["rprop"] < 0.1
+    for name in ["gradient descent", "adagrad", "rmsprop", "adadelta"]:
+        assert rosenbrock[name] > 1, name
+    for name in ["momentum", "nesterov", "adam"]:
+        assert 0.1 < rosenbrock[name] < 1, name
     # next to the saddle Newton converges to the saddle; every first-order method escapes
     saddle = gaps["saddle"]
     assert saddle["newton"][-1] == pytest.approx(0.25, abs=1e-6)
-    for name in ["gradient descent", "momentum", "rprop", "adagrad", "rmsprop", "adam"]:
-        assert saddle[name][-1] < 1e-4, name
+    for name, gap in saddle.items():
+        assert (gap[-1] < 1e-4) == (name not in {"newton", "adadelta"}), name
     # the adaptive rates escape far sooner than gradient descent
     assert saddle["adagrad"][20] < 1e-2 < saddle["gradient descent"][20]
     assert saddle["rprop"][20] < 1e-2
+
+
+def test_adadelta_starts_at_sqrt_eps_and_grows_slowly():
+    course = adaptive.RACE_SURFACES["quadratic"]
+    path = adaptive.trajectory(optim.adadelta(), course.problem, course.start, 200)
+    lengths = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    # first step: sqrt(eps / (1 - rho)) per coordinate, two coordinates
+    assert lengths[0] == pytest.approx(np.sqrt(2 * 1e-6 / 0.1), rel=1e-3)  # 0.0045
+    assert lengths[199] == pytest.approx(0.0055, abs=0.0002)
+    assert lengths.max() < 2 * lengths[0]
+
+
+def test_per_coordinate_rates_beat_the_best_single_rate_on_an_axis_aligned_ravine():
+    ravine = data.quadratic([1.0, 50.0])
+    gd = adaptive.trajectory(optim.gradient_descent(lr=ravine.optimal_lr), ravine, (-2, 1), 60)
+    adagrad = adaptive.trajectory(optim.adagrad(lr=0.5), ravine, (-2, 1), 60)
+    assert ravine.value(adagrad[-1]) < 1e-6
+    assert ravine.value(gd[-1]) > 0.1
+    # rotated by 30 degrees (the race's quadratic), the advantage is gone
+    race = adaptive.race("quadratic")
+    gaps = {n: adaptive.gap_to_minimum("quadratic", race[n])[-1] for n in race}
+    assert gaps["gradient descent"] < 1e-3 * gaps["adagrad"]
