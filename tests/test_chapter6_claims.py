@@ -71,9 +71,7 @@ def test_adam_steps_match_the_framework_with_and_without_correction():
         for g in grads:
             step, state = rule.update(g, state, w)
             expected.append(step)
-        got = adaptive.adam_steps(
-            grads, lr=0.01, correct_first=corrected, correct_second=corrected
-        )
+        got = adaptive.adam_steps(grads, lr=0.01, correct_first=corrected, correct_second=corrected)
         np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
@@ -106,7 +104,7 @@ def test_with_beta2_equal_to_beta1_the_uncorrected_steps_are_too_small():
 # ----- the slider and the race -----------------------------------------------------------------
 
 
-SLIDER = [(b1, b2) for b1 in [0.0, 0.5, 0.9, 0.99] for b2 in [0.9, 0.99, 0.999]]
+SLIDER = [(b1, b2) for b1 in [0.0, 0.5, 0.9, 0.99] for b2 in [0.9, 0.999]]
 
 
 def test_slider_statements_about_beta1_beta2_and_the_rate():
@@ -117,7 +115,7 @@ def test_slider_statements_about_beta1_beta2_and_the_rate():
         for lr in [0.01, 0.1, 0.3]
     }
     assert all(final[b1, b2, 0.01] > 10 for b1, b2 in SLIDER)  # eta = 0.01 crawls
-    assert all(final[0.99, b2, 0.1] > 1 for b2 in [0.9, 0.99, 0.999])  # beta1 = 0.99 loops
+    assert all(final[0.99, b2, 0.1] > 1 for b2 in [0.9, 0.999])  # beta1 = 0.99 overshoots
     assert final[0.9, 0.999, 0.1] < 0.05 and final[0.9, 0.999, 0.3] < 1e-3
     for b1, b2 in SLIDER:
         for lr in [0.01, 0.1, 0.3]:

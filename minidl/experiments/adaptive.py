@@ -237,8 +237,12 @@ def bias_correction_ratios(
     }
 
 
+@functools.cache
 def adam_path(beta1: float, beta2: float, lr: float, *, steps: int = 80) -> np.ndarray:
-    """Adam with the given hyperparameters on the race's quadratic (the slider's figure)."""
+    """Adam with the given hyperparameters on the race's quadratic (the slider's figure).
+
+    Cached: the slider's frames and alt texts share one run. Treat the array as read-only.
+    """
     surface = RACE_SURFACES["quadratic"]
     rule = optim.adam(lr=lr, betas=(beta1, beta2))
     return trajectory(rule, surface.problem, surface.start, steps)
