@@ -6,4 +6,6 @@ same functions to assert the claims the pages make, so the text cannot drift fro
 
 - :mod:`minidl.experiments.backprop`  Chapter 1: gradient checks, the cost of the chain rule,
   vanishing gradients, and the Brady–Raghavan–Slawny spoiler
+- :mod:`minidl.experiments.adaptive`  Chapter 6: Adagrad's vanishing rate, rare features, Adam's
+  bias corrections, and the race of every optimizer of the course
 """
