@@ -136,6 +136,7 @@ def test_race_outcomes_the_page_describes():
     # Newton solves the quadratic in one step; L-BFGS within a few
     assert gaps["quadratic"]["newton"][1] < 1e-20
     assert len(adaptive.race("quadratic")["lbfgs"]) <= 5
+    assert gaps["quadratic"]["gradient descent"][-1] < 1e-15
     # on Rosenbrock only Newton and L-BFGS reach the minimum within the budget
     for name, gap in gaps["rosenbrock"].items():
         assert (gap[-1] < 1e-8) == (name in {"newton", "lbfgs"}), name
