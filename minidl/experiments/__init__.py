@@ -15,4 +15,6 @@ same functions to assert the claims the pages make, so the text cannot drift fro
   non-convex well
 - :mod:`minidl.experiments.momentum`  Chapter 5: the ravine, momentum and Nesterov along and
   across it, the heavy-ball and Nesterov iteration matrices and their rate maps
+- :mod:`minidl.experiments.adaptive`  Chapter 6: Adagrad's vanishing rate, rare features, Adam's
+  bias corrections, and the race of every optimizer of the course
 """
