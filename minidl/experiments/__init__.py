@@ -6,4 +6,6 @@ same functions to assert the claims the pages make, so the text cannot drift fro
 
 - :mod:`minidl.experiments.backprop`  Chapter 1: gradient checks, the cost of the chain rule,
   vanishing gradients, and the Brady–Raghavan–Slawny spoiler
+- :mod:`minidl.experiments.regularization`  Chapter 7: L1 and L2 penalties, dropout, early
+  stopping, bias and variance, cross-validation, width
 """
