@@ -36,6 +36,13 @@ def test_l1_zeros_most_weights_while_l2_shrinks_them_all():
         assert run.history.val_accuracy[-1] >= none.history.val_accuracy[-1] - 0.02
 
 
+def test_the_l1_subgradient_brings_weights_near_zero_but_never_onto_it():
+    run = reg.train_with_penalty("l1_subgradient", L1_STRENGTH)
+    band = 0.5 * L1_STRENGTH  # eta * lambda_reg with eta = 0.5
+    assert reg.count_zeros(run.weights) == 0
+    assert reg.count_zeros(run.weights, band) >= 0.7 * run.weights.size  # measured 900 of 1152
+
+
 def test_biases_are_not_regularized():
     l1 = reg.train_with_penalty("l1", L1_STRENGTH)
     biases = np.concatenate([p.value for p in l1.model.parameters() if not p.regularize])

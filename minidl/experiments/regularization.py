@@ -31,7 +31,7 @@ from minidl import data, layers, losses, optim, train
 from minidl.init import he_normal
 from minidl.parameter import Parameter
 
-Penalty = Literal["none", "l1", "l2"]
+Penalty = Literal["none", "l1", "l2", "l1_subgradient"]
 
 
 @functools.cache
@@ -74,18 +74,24 @@ def penalized_optimizer(
     r"""Gradient descent on :math:`L(w) + \lambda_{\mathrm{reg}} R(w)` for the weights only.
 
     ``"l2"``: :math:`R = \tfrac12\|w\|^2`, the gradient gains :math:`\lambda_{\mathrm{reg}} w`.
-    ``"l1"``: :math:`R = \|w\|_1` by the proximal step (soft threshold), which makes exact zeros.
-    Biases (``regularize=False``) get plain gradient descent.
+    ``"l1"``: :math:`R = \|w\|_1` by the proximal step (soft threshold), which makes exact zeros;
+    ``"l1_subgradient"``: the same penalty by its subgradient :math:`\lambda_{\mathrm{reg}}
+    \operatorname{sign}(w)`, which only brings weights near zero. Biases (``regularize=False``)
+    get plain gradient descent.
     """
     base = optim.gradient_descent(lr)
     if kind == "l2":
         rule = optim.chain(optim.l2(strength), base)
     elif kind == "l1":
         rule = optim.proximal_l1(base, strength)
+    elif kind == "l1_subgradient":
+        rule = optim.chain(optim.l1(strength), base)
     elif kind == "none":
         rule = base
     else:
-        raise ValueError(f"penalized_optimizer: kind must be none, l1 or l2, got {kind!r}")
+        raise ValueError(
+            f"penalized_optimizer: kind must be none, l1, l1_subgradient or l2, got {kind!r}"
+        )
     return optim.Optimizer(rule, params, unregularized_rule=base)
 
 
