@@ -10,20 +10,49 @@ import nbformat
 import pytest
 
 from autograder.notebooks import read_source, source_path
+from autograder.release import leaked_secrets, release, secret_lines
 from autograder.splice import submission
 
-pytestmark = [pytest.mark.autograder, pytest.mark.slow]
+pytestmark = pytest.mark.autograder
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "hw7-regularization"
+SOURCE = read_source(source_path(REPO / "solutions", ASSIGNMENT))
+RELEASE = nbformat.read(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
 
 
+def _comparable(nb):
+    cells = [(c.get("id"), c.cell_type, c.source, dict(c.metadata)) for c in nb.cells]
+    return cells, dict(nb.metadata)
+
+
+def test_exercises_are_the_release_of_the_solutions(tmp_path):
+    (fresh,) = release([ASSIGNMENT], solutions=REPO / "solutions", exercises=tmp_path)
+    assert _comparable(nbformat.read(fresh, as_version=4)) == _comparable(RELEASE), (
+        "exercises/ is out of date: run `make release`"
+    )
+
+
+def test_no_solution_or_hidden_test_leaks_into_the_exercises():
+    secrets = secret_lines(SOURCE, RELEASE)
+    assert any("self.wait >= self.patience" in line for line in secrets)
+    assert not leaked_secrets(REPO / "exercises", secrets)
+
+
+def test_points_add_up_to_the_table():
+    points = [
+        c.metadata.nbgrader["points"]
+        for c in RELEASE.cells
+        if "points" in c.metadata.get("nbgrader", {})
+    ]
+    assert sum(points) == 25
+
+
+@pytest.mark.slow
 def test_solution_notebook_races_the_reference_and_matches_it(tmp_path):
     from autograder.runner import Limits, execute_notebook, start_kernel
 
-    source = read_source(source_path(REPO / "solutions", ASSIGNMENT))
-    release = nbformat.read(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    nb = submission(release, source, {})
+    nb = submission(RELEASE, SOURCE, {})
     assert any("demo" in c.metadata.get("tags", []) for c in nb.cells)
     limits = Limits(cell_timeout=120, total_timeout=300)
     execution = execute_notebook(nb, start_kernel(tmp_path, "", limits), limits)
