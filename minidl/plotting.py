@@ -39,10 +39,14 @@ COLORS: dict[str, str] = {
     "test": "#009E73",
     "class 0": "#0072B2",
     "class 1": "#D55E00",
+    "no penalty": "#7F7F7F",
+    "L2": "#0072B2",
+    "L1": "#CC79A7",
     "start": "#000000",
     "minimum": "#D55E00",
 }
-"""Colours for everything else that recurs: activations, data splits, the two classes."""
+"""Colours for everything else that recurs: activations, data splits, the two classes, the
+penalties."""
 
 
 def use_style() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 from sklearn.linear_model import LogisticRegression
@@ -20,6 +20,7 @@ from minidl.data import (
     brady_points,
     digits,
     double_well,
+    k_fold,
     linear_regression,
     logistic_regression,
     monkey_saddle,
@@ -515,6 +516,64 @@ def test_split_rejects_bad_input():
     for val, test in [(-0.1, 0.2), (0.2, -0.1), (0.5, 0.5), (0.7, 0.4)]:
         with pytest.raises(ValueError, match=rf"val_fraction={val} and test_fraction={test}"):
             train_val_test_split(X, y, rng=rng, val_fraction=val, test_fraction=test)
+
+
+# ----------------------------------------------------------------------------- k-fold folds
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    class_sizes=st.lists(st.integers(1, 30), min_size=1, max_size=4),
+    k=st.integers(2, 7),
+    stratify=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_k_fold_validation_sets_partition_the_samples_and_never_leak(
+    class_sizes, k, stratify, seed
+):
+    _, y = labelled_indices(class_sizes)
+    n = len(y)
+    assume(n >= 2)
+    k = min(k, n)
+    folds = k_fold(y, k, rng=np.random.default_rng(seed), stratify=stratify)
+    assert len(folds) == k
+    vals = [fold.val for fold in folds]
+    np.testing.assert_array_equal(np.sort(np.concatenate(vals)), np.arange(n))
+    sizes = [len(v) for v in vals]
+    assert max(sizes) - min(sizes) <= 1
+    for fold in folds:
+        assert len(np.intersect1d(fold.train, fold.val)) == 0
+        np.testing.assert_array_equal(np.sort(np.concatenate([fold.train, fold.val])), np.arange(n))
+    if stratify:
+        for c, size in enumerate(class_sizes):
+            per_fold = [np.sum(y[v] == c) for v in vals]
+            assert max(per_fold) - min(per_fold) <= 1
+            assert sum(per_fold) == size
+
+
+def test_k_fold_is_seeded_and_shuffled():
+    y = np.repeat([0, 1], [30, 10])
+    a = k_fold(y, 4, rng=np.random.default_rng(1), stratify=True)
+    b = k_fold(y, 4, rng=np.random.default_rng(1), stratify=True)
+    c = k_fold(y, 4, rng=np.random.default_rng(2), stratify=True)
+    for fold_a, fold_b in zip(a, b, strict=True):
+        np.testing.assert_array_equal(fold_a.val, fold_b.val)
+    assert not all(np.array_equal(fa.val, fc.val) for fa, fc in zip(a, c, strict=True))
+    assert sorted(int(np.sum(y[f.val] == 1)) for f in a) == [2, 2, 3, 3]
+    # without stratification the classes of a validation set vary with the shuffle
+    unstratified = [np.sum(y[f.val] == 1) for f in k_fold(y, 4, rng=np.random.default_rng(5))]
+    assert sum(unstratified) == 10
+    assert not np.all(np.diff(a[0].val) > 0), "folds should be in a random order"
+
+
+def test_k_fold_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="2 <= k <= N = 5"):
+        k_fold(np.arange(5), 6, rng=rng)
+    with pytest.raises(ValueError, match="2 <= k"):
+        k_fold(np.arange(5), 1, rng=rng)
+    with pytest.raises(ValueError, match="stratify=True needs 1-D integer"):
+        k_fold(np.linspace(0, 1, 10), 2, rng=rng, stratify=True)
 
 
 # ----------------------------------------------------------------------------- normalizers

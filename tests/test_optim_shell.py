@@ -100,6 +100,57 @@ def test_float32_parameters_stay_float32():
     assert all(p.value.dtype == np.float32 for p in model.params)
 
 
+def test_unregularized_rule_steps_the_biases_without_the_penalty():
+    from minidl import layers
+
+    rng = np.random.default_rng(0)
+    model = layers.mlp([3, 4, 2], rng=rng)
+    for p in model.parameters():
+        p.value[...] = rng.normal(size=p.shape)
+        p.grad = rng.normal(size=p.shape)
+    before = [p.value.copy() for p in model.parameters()]
+    lr, decay = 0.1, 0.5
+    opt = Optimizer(
+        chain(l2(decay), gradient_descent(lr)),
+        model.parameters(),
+        unregularized_rule=gradient_descent(lr),
+    )
+    opt.step(lambda: 0.0)
+    names = [p.name for p in model.parameters()]
+    assert names == ["0.W", "0.b", "2.W", "2.b"]
+    for p, old in zip(model.parameters(), before, strict=True):
+        # weights: w <- (1 - eta lambda) w - eta g; biases: b <- b - eta g
+        factor = 1 - lr * decay if p.regularize else 1.0
+        np.testing.assert_allclose(p.value, factor * old - lr * p.grad, rtol=1e-14)
+    assert [p.regularize for p in model.parameters()] == [True, False, True, False]
+    # without unregularized_rule every array gets the penalty, as before
+    opt = Optimizer(chain(l2(decay), gradient_descent(lr)), model.parameters())
+    bias = model.parameters()[1]
+    old = bias.value.copy()
+    opt.step(lambda: 0.0)
+    np.testing.assert_allclose(bias.value, (1 - lr * decay) * old - lr * bias.grad, rtol=1e-14)
+
+
+def test_unregularized_rule_with_proximal_l1_leaves_biases_non_zero():
+    from minidl import layers
+
+    rng = np.random.default_rng(1)
+    model = layers.mlp([3, 4, 2], rng=rng)
+    for p in model.parameters():
+        p.value[...] = 0.01 * rng.normal(size=p.shape)
+        p.grad = np.zeros(p.shape)
+    rule = gradient_descent(0.1)
+    Optimizer(proximal_l1(rule, 1.0), model.parameters(), unregularized_rule=rule).step(lambda: 0.0)
+    for p in model.parameters():
+        assert np.all(p.value == 0) if p.regularize else np.all(p.value != 0)
+
+
+def test_unregularized_rule_refuses_flat_rules():
+    model = Model()
+    with pytest.raises(ValueError, match="unregularized_rule needs per-array rules"):
+        Optimizer(newton_rule([]), model.params, unregularized_rule=gradient_descent(0.1))
+
+
 def newton_rule(seen: list[np.ndarray]) -> Rule:
     """A bare Newton step -H⁻¹g that records the Hessians it is given."""
 

@@ -12,9 +12,11 @@ from minidl.data.datasets import (
     two_spirals,
 )
 from minidl.data.preprocessing import (
+    Fold,
     MinMaxNormalizer,
     Split,
     ZScoreNormalizer,
+    k_fold,
     normalize_split,
     train_val_test_split,
 )
@@ -30,6 +32,7 @@ from minidl.data.problems import (
 
 __all__ = [
     "Dataset",
+    "Fold",
     "LinearModelData",
     "MinMaxNormalizer",
     "Problem",
@@ -40,6 +43,7 @@ __all__ = [
     "brady_points",
     "digits",
     "double_well",
+    "k_fold",
     "linear_regression",
     "logistic_regression",
     "monkey_saddle",

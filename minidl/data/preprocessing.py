@@ -1,4 +1,5 @@
-r"""Train/validation/test splits and feature normalizers fitted on the training set only.
+r"""Train/validation/test splits, k-fold cross-validation folds, and feature normalizers fitted
+on the training set only.
 
 A normalizer learns its statistics from the training features and applies the same affine map
 to validation and test features: statistics taken from all the data would leak information
@@ -75,6 +76,50 @@ def train_val_test_split(
     )
     train, val, test = (order[part[order] == k] for k in range(3))
     return Split(Dataset(X[train], y[train]), Dataset(X[val], y[val]), Dataset(X[test], y[test]))
+
+
+class Fold(NamedTuple):
+    """Indices of one cross-validation fold: train on ``train``, validate on ``val``."""
+
+    train: np.ndarray
+    val: np.ndarray
+
+
+def k_fold(y: ArrayLike, k: int, *, rng: np.random.Generator, stratify: bool = False) -> list[Fold]:
+    """The ``k`` folds of k-fold cross-validation of the samples ``0, ..., N-1`` of ``y``.
+
+    The samples are shuffled and dealt into ``k`` disjoint validation sets that together hold
+    every sample once; their sizes differ by at most one. Fold ``i`` validates on set ``i`` and
+    trains on the other ``k - 1`` (its complement), so no sample is ever in both halves of a
+    fold. With ``stratify`` (1-D integer class labels) each class is dealt separately, one
+    sample per set in turn, so every validation set holds ``n_class / k`` samples of a class
+    of ``n_class`` samples, up to one. Only ``len(y)`` matters without it.
+    (Stone, "Cross-validatory choice and assessment of statistical predictions", 1974.)
+    """
+    y = np.asarray(y)
+    if y.ndim == 0:
+        raise ValueError(f"k_fold: y must hold one entry per sample, got shape {y.shape}")
+    n = len(y)
+    if not (isinstance(k, int | np.integer) and 2 <= k <= n):
+        raise ValueError(f"k_fold: need an integer k with 2 <= k <= N = {n}, got k={k!r}")
+    if stratify and not (y.ndim == 1 and (y.dtype == bool or np.issubdtype(y.dtype, np.integer))):
+        raise ValueError(
+            f"k_fold: stratify=True needs 1-D integer class labels, got y of shape {y.shape} "
+            f"and dtype {y.dtype}"
+        )
+    order = rng.permutation(n)
+    if stratify:
+        # Class by class, each class in a random order; dealing position i to set i mod k gives
+        # every set the same share of every class and sets of sizes within one of each other.
+        order = order[np.argsort(y[order], kind="stable")]
+    which = np.empty(n, dtype=np.int64)
+    which[order] = np.arange(n) % k
+    folds = []
+    for i in range(k):
+        val = order[which[order] == i]
+        train = order[which[order] != i]
+        folds.append(Fold(train, val))
+    return folds
 
 
 class _AffineNormalizer:

@@ -17,4 +17,6 @@ same functions to assert the claims the pages make, so the text cannot drift fro
   across it, the heavy-ball and Nesterov iteration matrices and their rate maps
 - :mod:`minidl.experiments.adaptive`  Chapter 6: Adagrad's vanishing rate, rare features, Adam's
   bias corrections, and the race of every optimizer of the course
+- :mod:`minidl.experiments.regularization`  Chapter 7: L1 and L2 penalties, dropout, early
+  stopping, bias and variance, cross-validation, width
 """

@@ -9,7 +9,9 @@ gradient modifier, since it acts on the point after the step: :func:`proximal_l1
 A modifier sees whatever the rule sees: one parameter array, or the flat parameter vector for a
 rule with ``flat=True`` (then :func:`clip_by_norm` clips the global norm). Penalties change only
 the gradient: the ``loss``/``loss_fn`` a line search evaluates does not include them. Which
-parameters get a penalty (weights, not biases: ``Parameter.regularize``) is the caller's choice.
+parameters get a penalty is the caller's choice: to leave the biases alone
+(``Parameter.regularize`` is ``False`` for them), give the :class:`~minidl.optim.Optimizer` the
+rule without the penalty as ``unregularized_rule``.
 """
 
 from __future__ import annotations

@@ -33,29 +33,53 @@ class Optimizer:
     symmetrised: :math:`2n` closure calls for :math:`n` parameters, fine for the few thousand
     parameters of the course's models, not beyond. It is computed before the gradient, so
     unless a line search runs, ``p.grad`` ends as the gradient at :math:`w`.
+
+    Biases are not regularized. ``unregularized_rule``, if given, steps every parameter with
+    ``p.regularize == False`` (biases, normalization shifts and scales) in place of ``rule``:
+    two parameter groups, as torch users build for ``weight_decay``. Typically ``rule`` carries
+    the penalty and ``unregularized_rule`` is the same rule without it::
+
+        Optimizer(chain(l2(1e-3), sgd(0.1)), model.parameters(), unregularized_rule=sgd(0.1))
+
+    A flat rule sees all parameters as one vector and cannot be split this way.
     """
 
     def __init__(
-        self, rule: Rule, params: Sequence[Parameter], *, max_grad_norm: float | None = None
+        self,
+        rule: Rule,
+        params: Sequence[Parameter],
+        *,
+        max_grad_norm: float | None = None,
+        unregularized_rule: Rule | None = None,
     ):
         self.rule = rule
         self.params = list(params)
         if not self.params:
             raise ValueError("Optimizer: got an empty parameter list")
+        if unregularized_rule is not None and (rule.flat or unregularized_rule.flat):
+            raise ValueError(
+                "Optimizer: unregularized_rule needs per-array rules; a flat rule sees all "
+                "parameters as one vector (put the penalty into the loss instead)"
+            )
+        self.rules = [
+            unregularized_rule if unregularized_rule is not None and not p.regularize else rule
+            for p in self.params
+        ]
         if max_grad_norm is not None:
             check_positive("Optimizer", max_grad_norm=max_grad_norm)
         self.max_grad_norm = max_grad_norm
-        missing = rule.needs - (_FLAT_INPUTS if rule.flat else _PER_ARRAY_INPUTS)
-        if missing:
-            raise ValueError(
-                f"Optimizer: rule {_rule_name(rule)} needs {sorted(missing)}, but a per-array "
-                f"rule only gets {sorted(_PER_ARRAY_INPUTS)}; build it with flat=True"
-            )
+        for checked in {id(r): r for r in self.rules}.values():
+            missing = checked.needs - (_FLAT_INPUTS if checked.flat else _PER_ARRAY_INPUTS)
+            if missing:
+                raise ValueError(
+                    f"Optimizer: rule {_rule_name(checked)} needs {sorted(missing)}, but a "
+                    f"per-array rule only gets {sorted(_PER_ARRAY_INPUTS)}; build it with flat=True"
+                )
         self._bounds = np.cumsum([0] + [p.size for p in self.params])
         self.state: Any = (
             rule.init(self._flat_values())
             if rule.flat
-            else [rule.init(p.value) for p in self.params]
+            else [r.init(p.value) for r, p in zip(self.rules, self.params, strict=True)]
         )
         self.last_steps: list[np.ndarray] = []
 
@@ -64,11 +88,11 @@ class Optimizer:
         if self.rule.flat:
             return self._flat_step(closure, lr)
         loss = closure()
-        extras = {"loss": loss} if "loss" in self.rule.needs else {}
         grads = self._clip([p.grad for p in self.params])
         steps, states = [], []
-        for p, grad, state in zip(self.params, grads, self.state, strict=True):
-            step, state = self.rule.update(grad, state, p.value, lr=lr, **extras)
+        for rule, p, grad, state in zip(self.rules, self.params, grads, self.state, strict=True):
+            extras = {"loss": loss} if "loss" in rule.needs else {}
+            step, state = rule.update(grad, state, p.value, lr=lr, **extras)
             p.value += step
             steps.append(step)
             states.append(state)

@@ -1,0 +1,98 @@
+"""Homework 7 end to end: the solved notebook runs, and the student's penalty, dropout and early
+stopping train the two-moons network exactly as minidl's references do (the demo cell)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.notebooks import read_source, source_path
+from autograder.release import leaked_secrets, release, secret_lines
+from autograder.splice import submission
+
+pytestmark = pytest.mark.autograder
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "hw7-regularization"
+SOURCE = read_source(source_path(REPO / "solutions", ASSIGNMENT))
+RELEASE = nbformat.read(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+
+
+def _comparable(nb):
+    cells = [(c.get("id"), c.cell_type, c.source, dict(c.metadata)) for c in nb.cells]
+    return cells, dict(nb.metadata)
+
+
+def test_exercises_are_the_release_of_the_solutions(tmp_path):
+    (fresh,) = release([ASSIGNMENT], solutions=REPO / "solutions", exercises=tmp_path)
+    assert _comparable(nbformat.read(fresh, as_version=4)) == _comparable(RELEASE), (
+        "exercises/ is out of date: run `make release`"
+    )
+
+
+def test_no_solution_or_hidden_test_leaks_into_the_exercises():
+    secrets = secret_lines(SOURCE, RELEASE)
+    assert any("self.wait >= self.patience" in line for line in secrets)
+    assert not leaked_secrets(REPO / "exercises", secrets)
+
+
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
+
+
+def _global_names(node: ast.AST) -> set[str]:
+    """The names a block binds in its module's namespace (not inside functions or classes)."""
+    names = set()
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.ClassDef):
+            names.add(child.name)
+        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+            names.add(child.id)
+        elif not isinstance(
+            child, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+        ):
+            names |= _global_names(child)
+    return names
+
+
+def test_hidden_tests_only_bind_names_no_student_would_use():
+    """The hidden tests run in the student's namespace: a global they bind must not overwrite a
+    helper the student defined (a `_weights` helper once lost 6 points). They bind `_t_*` only."""
+    bound = set()
+    for cell in SOURCE.cells:
+        for block in HIDDEN.findall(cell.source):
+            bound |= _global_names(ast.parse(block))
+    assert bound, "found no hidden tests"
+    assert {name for name in bound if not name.startswith("_t_")} <= {"_"}
+
+
+def test_points_add_up_to_the_table():
+    points = [
+        c.metadata.nbgrader["points"]
+        for c in RELEASE.cells
+        if "points" in c.metadata.get("nbgrader", {})
+    ]
+    assert sum(points) == 25
+
+
+@pytest.mark.slow
+def test_solution_notebook_races_the_reference_and_matches_it(tmp_path):
+    from autograder.runner import Limits, execute_notebook, start_kernel
+
+    nb = submission(RELEASE, SOURCE, {})
+    assert any("demo" in c.metadata.get("tags", []) for c in nb.cells)
+    limits = Limits(cell_timeout=120, total_timeout=300)
+    execution = execute_notebook(nb, start_kernel(tmp_path, "", limits), limits)
+    assert execution.status == "ok"
+    outputs = [o for c in execution.notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert [o for o in outputs if o.output_type == "error"] == []
+    text = "".join(o.get("text", "") for o in outputs)
+    gap = float(re.search(r"difference between the two validation curves: (\S+)", text).group(1))
+    assert gap < 1e-10
+    best = re.findall(r"best epoch (\d+)", text)
+    assert len(best) == 2 and best[0] == best[1]
+    for check in ["l2_penalty", "l1_penalty", "Dropout", "EarlyStopping", "k_fold"]:
+        assert f"{check}: correct on the example" in text
