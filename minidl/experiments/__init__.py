@@ -6,4 +6,6 @@ same functions to assert the claims the pages make, so the text cannot drift fro
 
 - :mod:`minidl.experiments.backprop`  Chapter 1: gradient checks, the cost of the chain rule,
   vanishing gradients, and the Brady–Raghavan–Slawny spoiler
+- :mod:`minidl.experiments.tricks`  Chapter 8: initialization and symmetry, input and batch
+  normalization, shuffling, overfitting a tiny subset, grid against random search
 """
