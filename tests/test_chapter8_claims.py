@@ -45,7 +45,7 @@ def test_batch_norm_makes_activation_statistics_independent_of_the_scale():
 
 # ----- data normalization -----------------------------------------------------------------------
 
-LRS = [0.03, 0.1, 0.3, 1.0, 3.0]
+LRS = [0.1, 0.3, 1.0, 3.0]
 
 
 def test_normalized_inputs_reach_the_target_loss_in_fewer_epochs():
@@ -92,6 +92,16 @@ def test_random_search_finds_a_good_rate_in_fewer_trials_than_grid_search():
     # the grid tries 4 distinct rates, random search 16
     assert all(len({t.params["lr"] for t in r.trials}) == 4 for r in comparison.grid)
     assert all(len({t.params["lr"] for t in r.trials}) == budget for r in comparison.random)
+
+
+def test_seeds_spread_the_result_and_fix_it_exactly():
+    scores = tricks.seed_spread([0.3, 1.0], range(8))
+    again = tricks.seed_spread([0.3], [3])
+    assert again[0, 0] == scores[0, 3]  # one seed, one result, to the last bit
+    spread = scores.std(axis=1)
+    assert np.all(spread > 0.005)
+    # the better rate wins on average, though one seed alone can say more or less than the mean
+    assert scores[1].mean() + spread[1] < scores[0].mean()
 
 
 def test_weight_decay_hardly_matters_and_the_rate_does():
