@@ -24,21 +24,21 @@ def test_constant_init_leaves_hidden_units_identical_after_training():
 
 @pytest.mark.parametrize(("activation", "preserving_gain"), [("tanh", 1.0), ("relu", math.sqrt(2))])
 def test_variance_preserving_gain_keeps_activations_at_size(activation, preserving_gain):
-    stats = {g: tricks.layer_statistics(g, activation) for g in [0.5, preserving_gain, 2.5]}
-    small, right, large = (stats[g].activation_std for g in [0.5, preserving_gain, 2.5])
+    stats = {g: tricks.layer_statistics(g, activation) for g in [0.5, preserving_gain, 2.0]}
+    small, right, large = (stats[g].activation_std for g in [0.5, preserving_gain, 2.0])
     assert small[-1] < 0.05 * small[0]  # shrinks geometrically
     assert 0.3 < right[-1] / right[0] < 1.5  # stays within a small factor over 8 layers
     assert large[-1] > 0.7 * large[0]
     assert stats[0.5].gradient_std[0] < 0.05 * stats[0.5].gradient_std[-1]  # vanishing
     if activation == "relu":
-        assert large[-1] > 20 * large[0]  # exploding
+        assert large[-1] > 10 * large[0]  # exploding
 
 
 def test_batch_norm_makes_activation_statistics_independent_of_the_scale():
     for activation in ["tanh", "relu"]:
         stds = [
             tricks.layer_statistics(g, activation, batch_norm=True).activation_std
-            for g in [0.25, 1.0, 2.5]
+            for g in [0.25, 1.0, 2.0]
         ]
         assert np.allclose(stds[0], stds[1], rtol=1e-3) and np.allclose(stds[1], stds[2], rtol=1e-3)
 

@@ -10,6 +10,7 @@ All of them train small networks on scikit-learn's 8x8 digits (:func:`digits_spl
   normalized inputs (LeCun, Bottou, Orr & Müller, 1998, Sec. 4.3).
 - :func:`batchnorm_learning_rates`: batch normalization trains at rates where the plain
   network diverges (Ioffe & Szegedy, 2015).
+- :func:`seed_spread`: the spread of one setting's result over seeds.
 - :func:`search_comparison`: random search finds a good rate in fewer trials than grid search of
   the same budget when one of two hyperparameters matters (Bergstra & Bengio, 2012).
 - :func:`shuffling_comparison`: visiting the examples sorted by class instead of shuffled.
