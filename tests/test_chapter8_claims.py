@@ -127,6 +127,23 @@ def test_examples_sorted_by_class_train_worse_than_shuffled_ones():
     assert all(s < o for s, o in zip(shuffled, ordered, strict=True))
 
 
+def test_curriculum_on_digits_is_behind_shuffling_at_equal_updates():
+    runs = tricks.curriculum_comparison([0, 1, 2])
+    shuffled = runs.val_loss["shuffled"].mean(axis=0)
+    curriculum = runs.val_loss["curriculum"].mean(axis=0)
+    easy_first = tricks.difficulty(*tricks.digits_split().train)
+    assert runs.steps["curriculum"][-1] < runs.steps["shuffled"][-1]
+    # the score separates typical digits from ones closer to another class's centre
+    assert easy_first.min() < 0.5 < 1 < easy_first.max()
+    compared = 0
+    for k, steps in enumerate(runs.steps["curriculum"]):
+        fewer = np.flatnonzero(runs.steps["shuffled"] <= steps)
+        if fewer.size:  # shuffling, after no more updates, is ahead by at least 5%
+            assert curriculum[k] > 1.05 * shuffled[fewer[-1]]
+            compared += 1
+    assert compared >= 4
+
+
 def test_a_correct_net_overfits_a_tiny_subset_and_a_buggy_one_cannot():
     curves = tricks.overfit_tiny_subset()
     assert curves["correct"][-1] < 0.01
