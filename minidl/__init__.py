@@ -10,9 +10,10 @@ Modules, each with one job:
 - :mod:`minidl.gradcheck` central-difference gradient checking
 - :mod:`minidl.optim`     every optimizer of the course as a pure ``init``/``update`` rule
 - :mod:`minidl.train`     one training loop for batch, stochastic and mini-batch descent
+- :mod:`minidl.tuning`    grid search and random search over hyperparameters
 """
 
-from minidl import autodiff, data, gradcheck, init, layers, losses, optim, train
+from minidl import autodiff, data, gradcheck, init, layers, losses, optim, train, tuning
 from minidl.parameter import Parameter
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "losses",
     "optim",
     "train",
+    "tuning",
 ]
 __version__ = "0.1.0"

@@ -19,4 +19,6 @@ same functions to assert the claims the pages make, so the text cannot drift fro
   bias corrections, and the race of every optimizer of the course
 - :mod:`minidl.experiments.regularization`  Chapter 7: L1 and L2 penalties, dropout, early
   stopping, bias and variance, cross-validation, width
+- :mod:`minidl.experiments.tricks`  Chapter 8: initialization and symmetry, input and batch
+  normalization, shuffling, overfitting a tiny subset, grid against random search
 """
