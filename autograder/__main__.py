@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import grading, release
+from autograder import grading, release, sandbox
 from autograder.demo import build_demo_class
 from autograder.runner import Limits
 
@@ -45,6 +45,21 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout)
         command.add_argument("--total-timeout", type=float, default=Limits.total_timeout)
         command.add_argument("--force", action="store_true", help="re-grade unchanged submissions")
+        command.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+        command.add_argument(
+            "--max-processes",
+            type=int,
+            default=Limits.max_processes,
+            help="processes and threads of one kernel at once",
+        )
+        command.add_argument(
+            "--output-mb", type=float, default=Limits.output_mb, help="outputs of one notebook"
+        )
+        command.add_argument(
+            "--unsandboxed",
+            action="store_true",
+            help="run students' code without the sandbox (only where it cannot be had)",
+        )
 
     args = parser.parse_args(argv)
     if args.command == "release":
@@ -53,7 +68,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"released {path}")
         return 0
 
-    limits = Limits(cell_timeout=args.cell_timeout, total_timeout=args.total_timeout)
+    limits = Limits(
+        cell_timeout=args.cell_timeout,
+        total_timeout=args.total_timeout,
+        memory_mb=args.memory_mb,
+        max_processes=args.max_processes,
+        output_mb=args.output_mb,
+        sandbox=not args.unsandboxed,
+    )
+    if limits.sandbox and (reason := sandbox.problem()) is not None:
+        print(
+            f"error: students' notebooks run in a sandbox, which this machine cannot provide: "
+            f"{reason}. Install it (`make /usr/bin/bwrap`, as root), or pass --unsandboxed to "
+            "run their code with all your rights (never for submissions you do not trust).",
+            file=sys.stderr,
+        )
+        return 2
+    if not limits.sandbox:
+        print("warning: --unsandboxed: students' code runs with your rights", file=sys.stderr)
     if args.command == "demo":
         out = args.out or Path("_build/grading-demo")
         with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 limits=limits,
                 force=args.force,
             )
-        except (ValueError, FileNotFoundError) as error:
+        except (ValueError, FileNotFoundError, RuntimeError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     print(grading.summary(result))

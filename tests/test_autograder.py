@@ -226,12 +226,28 @@ def test_collect_reads_a_folder_a_zip_and_nbgrader_tree(tmp_path):
     assert [(s.student, s.content) for s in collect(tree, ASSIGNMENT)] == [("s3", b"s3")]
 
 
-def test_collect_refuses_an_empty_folder_and_bad_ids(tmp_path):
+def test_collect_refuses_an_empty_folder_and_renames_bad_ids(tmp_path):
     with pytest.raises(ValueError, match=r"no notebooks in .*<student-id>\.ipynb"):
         collect(tmp_path, ASSIGNMENT)
-    (tmp_path / "bad id.ipynb").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"student ids must match .* got bad id"):
-        collect(tmp_path, ASSIGNMENT)
+    (tmp_path / "bad id.ipynb").write_bytes(b"x")
+    (tmp_path / "good.ipynb").write_bytes(b"y")
+    bad, good = collect(tmp_path, ASSIGNMENT)
+    assert re.fullmatch(r"bad_id-[0-9a-f]{8}", bad.student) and bad.content == b"x"
+    assert "not a valid student id" in bad.notes[0]
+    assert (good.student, good.notes) == ("good", ())
+
+
+def test_collect_never_follows_paths_out_of_an_archive_and_renames_duplicates(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("export/x.ipynb", b"inside")
+        zf.writestr("../../x.ipynb", b"outside")
+        zf.writestr("other/x.ipynb", b"again")
+    found = {s.student: s for s in collect(archive, ASSIGNMENT)}
+    assert found["x"].content == b"inside"
+    renamed = {s.content: s for s in found.values() if s.student != "x"}
+    assert set(renamed) == {b"outside", b"again"}
+    assert "only its name was used" in renamed[b"outside"].notes[0]
 
 
 # --- the student's notebook -------------------------------------------------------------------
