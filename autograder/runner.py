@@ -132,6 +132,9 @@ def start_kernel(workdir: Path, setup_code: str, limits: Limits) -> Kernel:
             "IPYTHONDIR": "/tmp/ipython",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        # Interrupt by a message: the kernel then signals itself, inside its PID namespace (a
+        # signal to the process group would reach bwrap, which would die and take it along).
+        manager.kernel_spec.interrupt_mode = "message"
         manager.kernel_spec.argv = cgroups.wrap(
             sandbox.prlimit_arguments(memory)
             + sandbox.bwrap_arguments(workdir, inner)
@@ -183,13 +186,23 @@ def _quiet(message: dict) -> None:
 
 class _LimitedClient(NotebookClient):
     """nbclient's client that stops taking outputs past ``output_limit`` bytes in all, and
-    calls ``on_too_much`` (once) when they go past it."""
+    calls ``on_too_much`` (once) when they go past it; and calls ``on_stuck`` when a cell that
+    was interrupted for its time limit is still running a time limit later (it ignored the
+    interrupt)."""
 
-    def __init__(self, nb: NotebookNode, *, output_limit: int, on_too_much, **kwargs):
+    def __init__(self, nb: NotebookNode, *, output_limit: int, on_too_much, on_stuck, **kwargs):
         super().__init__(nb, **kwargs)
-        self.output_limit, self.on_too_much = output_limit, on_too_much
+        self.output_limit, self.on_too_much, self.on_stuck = output_limit, on_too_much, on_stuck
         self.output_bytes = 0
         self.too_much = False
+        self._interrupted: set[int] = set()
+
+    async def _async_handle_timeout(self, timeout, cell=None):  # type: ignore[no-untyped-def]
+        if id(cell) in self._interrupted:
+            self.on_stuck()
+            return None
+        self._interrupted.add(id(cell))
+        return await super()._async_handle_timeout(timeout, cell)
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
         self.output_bytes += _size(msg.get("content"))
@@ -245,6 +258,7 @@ def execute_notebook(
         nb,
         output_limit=int(limits.output_mb * (1 << 20)),
         on_too_much=lambda: kill("too much output"),
+        on_stuck=lambda: kill("stuck"),
         on_cell_execute=begin,
         km=kernel.manager,
         timeout=limits.cell_timeout,
@@ -290,6 +304,8 @@ def execute_notebook(
             "was stopped",
             "out of memory": f"the notebook used more than {limits.memory_mb} MB of memory and "
             "was stopped",
+            "stuck": f"a cell ran longer than {limits.cell_timeout:g} s and ignored the "
+            "interrupt; the notebook was stopped",
         }.get(status, "the kernel died (it crashed or exited)")
         if running:
             cell = nb.cells[running[0]]
@@ -298,6 +314,7 @@ def execute_notebook(
                     nbformat.v4.new_output("error", ename="NotRun", evalue=reason, traceback=[])
                 )
         mark_unexecuted(nb, reason)
+    status = "timeout" if status == "stuck" else status
     return Execution(nb, status, seconds, server.cells if server else None, notes)
 
 
