@@ -3,6 +3,7 @@
     release [ASSIGNMENT ...]                 regenerate exercises/ from solutions/
     grade ASSIGNMENT SUBMISSIONS --out DIR   autograde a class: DIR/grades.csv, DIR/feedback/
     demo [--out DIR]                         grade the bundled demo class of Homework 1
+    checks ASSIGNMENT                        list the checks and who computes their expected value
 
 See autograder/README.md.
 """
@@ -14,8 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import grading, release, sandbox
+from autograder import checks, grading, release, sandbox
 from autograder.demo import build_demo_class
+from autograder.notebooks import read_source, source_path
 from autograder.runner import Limits
 
 DEMO_ASSIGNMENT = "hw1-backprop"
@@ -37,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     grade_parser.add_argument(
         "submissions", type=Path, help="folder or .zip of <student>.ipynb, or nbgrader's submitted/"
     )
+    checks_parser = commands.add_parser("checks", help="list an assignment's checks")
+    checks_parser.add_argument("assignment")
+    checks_parser.add_argument("--solutions", type=Path, default=grading.SOLUTIONS)
     demo_parser = commands.add_parser("demo", help="grade the bundled demo class")
     for command in (grade_parser, demo_parser):
         command.add_argument("--out", type=Path, required=command is grade_parser)
@@ -66,6 +71,17 @@ def main(argv: list[str] | None = None) -> int:
         names = args.assignments or None
         for path in release.release(names, solutions=args.solutions, exercises=args.exercises):
             print(f"released {path}")
+        return 0
+
+    if args.command == "checks":
+        source = read_source(source_path(args.solutions, args.assignment))
+        for site in checks.plan(source).sites.values():
+            where = (
+                "the grader holds the expected value"
+                if site.from_reference
+                else "expected value computed in the sandbox (from the student's objects)"
+            )
+            print(f"{site.id:<45} {site.kind:<13} {where}")
         return 0
 
     limits = Limits(

@@ -101,9 +101,7 @@ def plan(source: NotebookNode) -> Plan:
             ever |= tainted
             if rewriter.sites:
                 result.sandbox[cell["id"]] = ast.unparse(rewriter.transform(tree, sandbox=True))
-                result.reference[cell["id"]] = ast.unparse(
-                    rewriter.transform(tree, sandbox=False)
-                )
+                result.reference[cell["id"]] = ast.unparse(rewriter.transform(tree, sandbox=False))
                 result.sites.update({s.id: s for s in rewriter.sites})
     return result
 

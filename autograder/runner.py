@@ -99,9 +99,22 @@ class Kernel:
     def checks_socket(self) -> Path:
         return self.workdir / "checks.sock"
 
-    def shutdown(self) -> None:
+    def kill(self) -> None:
+        """Stop the kernel now, and every process it started."""
+        if self.cgroups is not None:
+            self.cgroups.kill_all()
+        # jupyter_client interrupts a kernel before killing it, by a message if that is its
+        # interrupt mode, which fails once the kernel's sockets are closed.
+        self.manager.kernel_spec.interrupt_mode = "signal"
         try:
             self.manager.shutdown_kernel(now=True)
+        except Exception:
+            if self.cgroups is None:
+                raise
+
+    def shutdown(self) -> None:
+        try:
+            self.kill()
         finally:
             if self.cgroups is not None:
                 self.cgroups.destroy()
@@ -252,7 +265,7 @@ def execute_notebook(
     def kill(reason: str) -> None:
         if not stopped:
             stopped.append(reason)
-        threading.Thread(target=kernel.manager.shutdown_kernel, kwargs={"now": True}).start()
+        threading.Thread(target=kernel.kill).start()
 
     client = _LimitedClient(
         nb,

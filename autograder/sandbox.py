@@ -143,8 +143,8 @@ class Cgroups:
             return 0
         return int(events[1]) if len(events) >= 2 and events[0] == "max" else 0
 
-    def destroy(self) -> None:
-        """Kill every process left in the cgroups and remove them."""
+    def kill_all(self) -> None:
+        """Kill every process in the cgroups (a fork bomb's too: they cannot leave them)."""
         for _ in range(50):
             pids = set()
             for path in self.paths.values():
@@ -160,6 +160,10 @@ class Cgroups:
                 except OSError:
                     pass
             time.sleep(0.02)
+
+    def destroy(self) -> None:
+        """Kill every process left in the cgroups and remove them."""
+        self.kill_all()
         for path in self.paths.values():
             try:
                 path.rmdir()
