@@ -22,6 +22,7 @@ their checks to the grader, which judges them in its own process (:mod:`autograd
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import shutil
@@ -296,6 +297,7 @@ def execute_notebook(
         status = stopped[0]
     finally:
         watchdog.cancel()
+        atexit.unregister(client._cleanup_kernel)  # left registered when the kernel died
         seconds = time.perf_counter() - start
         cgroups = kernel.cgroups
         if cgroups is not None and status == "kernel died" and cgroups.out_of_memory():

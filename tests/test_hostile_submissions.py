@@ -186,6 +186,7 @@ NAMES = [
     "read_tests_folder",
     "read_other_student",
     "write_gradebook",
+    "write_feedback",
     "network",
     "invalid_json",
     "empty_file",
@@ -358,14 +359,20 @@ def attacks(paths: dict[str, Path], port: int) -> list[Attack]:
         ),
         Attack(
             "write_gradebook",
-            "writes the gradebook and another student's feedback",
+            "writes the gradebook",
             linear_if(
                 f"import sqlite3\n_db = sqlite3.connect('file:{paths['gradebook']}?mode=rw', "
-                "uri=True)\n_db.execute('update grade set manual_score = 100')\n_db.commit()\n"
-                f"open({str(paths['feedback'])!r}, 'w').write('hacked')"
+                "uri=True)\n_db.execute('update grade set manual_score = 100')\n_db.commit()"
             ),
             LINEAR_TESTS,
             "the attack failed: OperationalError: unable to open database file",
+        ),
+        Attack(
+            "write_feedback",
+            "writes another student's feedback",
+            linear_if(f"open({str(paths['feedback'])!r}, 'w').write('hacked')"),
+            LINEAR_TESTS,
+            "the attack failed: FileNotFoundError",
         ),
         Attack(
             "network",
