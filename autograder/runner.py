@@ -198,6 +198,9 @@ def _quiet(message: dict) -> None:
     """Drop the set-up code's output."""
 
 
+MESSAGE_BYTES = 100
+
+
 class _LimitedClient(NotebookClient):
     """nbclient's client that stops taking outputs past ``output_limit`` bytes in all, and
     calls ``on_too_much`` (once) when they go past it; and calls ``on_stuck`` when a cell that
@@ -219,7 +222,9 @@ class _LimitedClient(NotebookClient):
         return await super()._async_handle_timeout(timeout, cell)
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
-        self.output_bytes += _size(msg.get("content"))
+        # Each message counts for at least MESSAGE_BYTES, so that a flood of tiny messages
+        # (which cost the grader time, not memory) is stopped too.
+        self.output_bytes += MESSAGE_BYTES + _size(msg.get("content"))
         if self.output_bytes > self.output_limit:
             if not self.too_much:
                 self.too_much = True
