@@ -138,13 +138,15 @@ def grade_class(
         else:
             done(earlier)
 
-    # Kernels start in the background while nbgrader sets up the course and the notebooks are
-    # prepared; each notebook is handed to a worker as soon as it is ready.
+    # Kernels start, and the reference run goes on, in the background while nbgrader sets up the
+    # course and the notebooks are prepared; each notebook is handed to a worker as soon as it is
+    # ready (and the reference run is done).
     setup = _setup_code(blocked_references(source))
     pool = KernelPool(workers, setup + checks.SETUP_SANDBOX, limits, total=len(to_grade))
+    background = ThreadPoolExecutor(max_workers=1)
+    reference = background.submit(reference_run, source, plan, setup, limits) if to_grade else None
     try:
-        references = reference_run(source, plan, setup, limits) if to_grade else {}
-        with _Grader(assignment, out, source, limits, plan, references) as grader:
+        with _Grader(assignment, out, source, limits, plan) as grader:
             with ThreadPoolExecutor(max_workers=workers) as executor:
                 futures: dict[Future[Execution], _Job] = {}
                 for submission in to_grade:
@@ -152,8 +154,11 @@ def grade_class(
                     if isinstance(job, StudentResult):
                         done(job)
                         continue
+                    if reference is not None:
+                        grader.references = reference.result()
+                    references = grader.references
                     future = executor.submit(
-                        lambda nb: execute_notebook(
+                        lambda nb, references=references: execute_notebook(
                             nb, pool.take(), limits, checks=(plan, references)
                         ),
                         job.notebook,
@@ -167,6 +172,7 @@ def grade_class(
                         done(grader.failed(job.submission, error))
             grader.write_grades_csv(out / "grades.csv")
     finally:
+        background.shutdown(wait=True)
         pool.close()
 
     students = [results[s.student] for s in class_submissions]
@@ -268,10 +274,10 @@ class _Grader:
         source: NotebookNode,
         limits: Limits,
         plan: checks.Plan,
-        references: dict[str, list[checks.Reference]],
     ):
         self.assignment = assignment
-        self.plan, self.references = plan, references
+        self.plan = plan
+        self.references: dict[str, list[checks.Reference]] = {}  # from the reference run
         self.instructor_ids = _instructor_ids(source)
         self.answer_ids = {grade_id(c) for c in source.cells if is_answer(c)}
         self.out = out

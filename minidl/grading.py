@@ -268,9 +268,7 @@ def encode_values(values: list[Any]) -> tuple[list[dict[str, Any]], bytes]:
         try:
             array = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
-            described.append(
-                {"described": _describe(value), "scalar": _is_single_number(value)}
-            )
+            described.append({"described": _describe(value), "scalar": _is_single_number(value)})
             continue
         data = array.tobytes()
         described.append(
