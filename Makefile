@@ -27,7 +27,12 @@ book: $(STAMP)-runtime
 /usr/bin/chromium:
 	-apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: $(STAMP)-test /usr/bin/chromium
+# Grading runs every student's kernel in a bubblewrap sandbox; without it the grader refuses to
+# run (unless told --unsandboxed) and says why (autograder/README.md).
+/usr/bin/bwrap:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap
+
+test: $(STAMP)-test /usr/bin/chromium /usr/bin/bwrap
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
@@ -45,7 +50,7 @@ lab: $(STAMP)-runtime
 release: $(STAMP)-runtime
 	$(BIN)/python -m autograder release
 
-grade: $(STAMP)-runtime
+grade: $(STAMP)-runtime /usr/bin/bwrap
 	$(BIN)/python -m autograder demo --out _build/grading-demo
 
 clean:

@@ -3,6 +3,7 @@
     release [ASSIGNMENT ...]                 regenerate exercises/ from solutions/
     grade ASSIGNMENT SUBMISSIONS --out DIR   autograde a class: DIR/grades.csv, DIR/feedback/
     demo [--out DIR]                         grade the bundled demo class of Homework 1
+    checks ASSIGNMENT                        list the checks and who computes their expected value
 
 See autograder/README.md.
 """
@@ -14,8 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import grading, release
+from autograder import checks, grading, release, sandbox
 from autograder.demo import build_demo_class
+from autograder.notebooks import read_source, source_path
 from autograder.runner import Limits
 
 DEMO_ASSIGNMENT = "hw1-backprop"
@@ -37,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     grade_parser.add_argument(
         "submissions", type=Path, help="folder or .zip of <student>.ipynb, or nbgrader's submitted/"
     )
+    checks_parser = commands.add_parser("checks", help="list an assignment's checks")
+    checks_parser.add_argument("assignment")
+    checks_parser.add_argument("--solutions", type=Path, default=grading.SOLUTIONS)
     demo_parser = commands.add_parser("demo", help="grade the bundled demo class")
     for command in (grade_parser, demo_parser):
         command.add_argument("--out", type=Path, required=command is grade_parser)
@@ -45,6 +50,21 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout)
         command.add_argument("--total-timeout", type=float, default=Limits.total_timeout)
         command.add_argument("--force", action="store_true", help="re-grade unchanged submissions")
+        command.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+        command.add_argument(
+            "--max-processes",
+            type=int,
+            default=Limits.max_processes,
+            help="processes and threads of one kernel at once",
+        )
+        command.add_argument(
+            "--output-mb", type=float, default=Limits.output_mb, help="outputs of one notebook"
+        )
+        command.add_argument(
+            "--unsandboxed",
+            action="store_true",
+            help="run students' code without the sandbox (only where it cannot be had)",
+        )
 
     args = parser.parse_args(argv)
     if args.command == "release":
@@ -53,7 +73,35 @@ def main(argv: list[str] | None = None) -> int:
             print(f"released {path}")
         return 0
 
-    limits = Limits(cell_timeout=args.cell_timeout, total_timeout=args.total_timeout)
+    if args.command == "checks":
+        source = read_source(source_path(args.solutions, args.assignment))
+        for site in checks.plan(source).sites.values():
+            where = (
+                "the grader holds the expected value"
+                if site.from_reference
+                else "expected value computed in the sandbox (from the student's objects)"
+            )
+            print(f"{site.id:<45} {site.kind:<13} {where}")
+        return 0
+
+    limits = Limits(
+        cell_timeout=args.cell_timeout,
+        total_timeout=args.total_timeout,
+        memory_mb=args.memory_mb,
+        max_processes=args.max_processes,
+        output_mb=args.output_mb,
+        sandbox=not args.unsandboxed,
+    )
+    if limits.sandbox and (reason := sandbox.problem()) is not None:
+        print(
+            f"error: students' notebooks run in a sandbox, which this machine cannot provide: "
+            f"{reason}. Install it (`make /usr/bin/bwrap`, as root), or pass --unsandboxed to "
+            "run their code with all your rights (never for submissions you do not trust).",
+            file=sys.stderr,
+        )
+        return 2
+    if not limits.sandbox:
+        print("warning: --unsandboxed: students' code runs with your rights", file=sys.stderr)
     if args.command == "demo":
         out = args.out or Path("_build/grading-demo")
         with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 limits=limits,
                 force=args.force,
             )
-        except (ValueError, FileNotFoundError) as error:
+        except (ValueError, FileNotFoundError, RuntimeError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     print(grading.summary(result))

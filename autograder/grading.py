@@ -5,9 +5,11 @@ For each student, in the main thread: keep the submission as nbgrader's
 (:mod:`autograder.restore`, which does what nbgrader's ``OverwriteCells`` does and more) and
 sanitize it with nbgrader's ``ClearOutput`` and ``DeduplicateIds``. Each notebook goes to one of
 ``workers`` threads as soon as it is ready and runs in a fresh pre-started kernel
-(:mod:`autograder.runner`). As each finishes, the main thread stores its grades in the gradebook
-(only this thread touches the SQLite file) as nbgrader's ``SaveAutoGrades`` would, writes the
-graded notebook to ``autograded/`` and the feedback page.
+(:mod:`autograder.runner`), sandboxed. Before the first student, the instructor's solution runs
+once (the reference run): its checks' expected values let the grader judge every student's checks
+in its own process (:mod:`autograder.checks`). As each finishes, the main thread stores its
+grades in the gradebook (only this thread touches the SQLite file) as nbgrader's
+``SaveAutoGrades`` would, writes the graded notebook to ``autograded/`` and the feedback page.
 
 Re-running is idempotent: a submission whose bytes were graded before is not run again (unless
 ``force``), and ``grades.csv`` is written from the gradebook, which keeps every student ever
@@ -23,6 +25,7 @@ import hashlib
 import json
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -37,11 +40,13 @@ from nbgrader.preprocessors import ClearOutput, DeduplicateIds
 from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_solution
 from sqlalchemy.exc import SAWarning
 
-from autograder import feedback
+from autograder import checks, feedback
 from autograder.course import Course
 from autograder.notebooks import (
     blocked_references,
     grade_id,
+    is_answer,
+    is_demo,
     is_test,
     read_source,
     source_path,
@@ -49,7 +54,8 @@ from autograder.notebooks import (
 )
 from autograder.progress import Progress
 from autograder.restore import restore
-from autograder.runner import Execution, KernelPool, Limits, execute_notebook
+from autograder.runner import Execution, KernelPool, Limits, execute_notebook, start_kernel
+from autograder.sandbox import scratch_root
 from autograder.submissions import Submission, collect
 
 # nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every new submission: harmless.
@@ -62,7 +68,8 @@ SOLUTIONS = REPO / "solutions"
 @dataclass
 class StudentResult:
     """One student's grading; ``status`` is ``graded``, ``unreadable``, ``timeout``,
-    ``kernel died`` or ``error`` (the grader failed: the earlier grade is kept)."""
+    ``kernel died``, ``out of memory``, ``too much output`` or ``error`` (the grader failed: the
+    earlier grade is kept)."""
 
     student: str
     status: str
@@ -110,6 +117,7 @@ def grade_class(
     start = time.perf_counter()
     limits = limits or Limits()
     source = read_source(source_path(solutions, assignment))
+    plan = checks.plan(source)
     class_submissions = collect(submissions, assignment)
     bar = Progress(len(class_submissions), assignment, progress) if progress else None
     results: dict[str, StudentResult] = {}
@@ -130,12 +138,15 @@ def grade_class(
         else:
             done(earlier)
 
-    # Kernels start in the background while nbgrader sets up the course and the notebooks are
-    # prepared; each notebook is handed to a worker as soon as it is ready.
+    # Kernels start, and the reference run goes on, in the background while nbgrader sets up the
+    # course and the notebooks are prepared; each notebook is handed to a worker as soon as it is
+    # ready (and the reference run is done).
     setup = _setup_code(blocked_references(source))
-    pool = KernelPool(workers, setup, limits, total=len(to_grade))
+    pool = KernelPool(workers, setup + checks.SETUP_SANDBOX, limits, total=len(to_grade))
+    background = ThreadPoolExecutor(max_workers=1)
+    reference = background.submit(reference_run, source, plan, setup, limits) if to_grade else None
     try:
-        with _Grader(assignment, out, source, limits) as grader:
+        with _Grader(assignment, out, source, limits, plan) as grader:
             with ThreadPoolExecutor(max_workers=workers) as executor:
                 futures: dict[Future[Execution], _Job] = {}
                 for submission in to_grade:
@@ -143,8 +154,14 @@ def grade_class(
                     if isinstance(job, StudentResult):
                         done(job)
                         continue
+                    if reference is not None:
+                        grader.references = reference.result()
+                    references = grader.references
                     future = executor.submit(
-                        lambda nb: execute_notebook(nb, pool.take(), limits), job.notebook
+                        lambda nb, references=references: execute_notebook(
+                            nb, pool.take(), limits, checks=(plan, references)
+                        ),
+                        job.notebook,
                     )
                     futures[future] = job
                 for future in as_completed(futures):
@@ -155,10 +172,42 @@ def grade_class(
                         done(grader.failed(job.submission, error))
             grader.write_grades_csv(out / "grades.csv")
     finally:
+        background.shutdown(wait=True)
         pool.close()
 
     students = [results[s.student] for s in class_submissions]
     return ClassResult(assignment, students, time.perf_counter() - start, out)
+
+
+def reference_run(
+    source: NotebookNode, plan: checks.Plan, setup: str, limits: Limits
+) -> dict[str, list[checks.Reference]]:
+    """Run the instructor's solution once, sandboxed, and collect its checks' expected values
+    (:mod:`autograder.checks`); refuse to grade if the solution fails one of its own tests."""
+    nb = nbformat.v4.new_notebook(
+        cells=[c for c in source.cells if not is_demo(c)], metadata=source.metadata
+    )
+    nb = checks.apply(nb, plan.reference, _instructor_ids(source))
+    workdir = Path(tempfile.mkdtemp(prefix="autograder-reference-", dir=scratch_root()))
+    kernel = start_kernel(workdir, setup + checks.SETUP_REFERENCE, limits)
+    execution = execute_notebook(nb, kernel, limits)
+    failed = [
+        f"{grade_id(c) or c.get('id')}: {o.ename}: {o.evalue}"
+        for c in execution.notebook.cells
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
+    if execution.status != "ok" or failed:
+        raise RuntimeError(
+            f"the reference run of the instructor's solution failed ({execution.status}): "
+            + "; ".join(failed)[:2000]
+        )
+    return checks.reference_records(execution.notebook)
+
+
+def _instructor_ids(source: NotebookNode) -> set[str]:
+    """The cells a submission takes from the source (every code cell but the answers)."""
+    return {c["id"] for c in source.cells if c.cell_type == "code" and not is_answer(c)}
 
 
 def _graded_dir(out: Path, assignment: str, student: str) -> Path:
@@ -179,11 +228,14 @@ def _earlier_result(out: Path, assignment: str, submission: Submission) -> Stude
     return earlier
 
 
-def _save_auto_grades(gradebook: Gradebook, nb: NotebookNode, resources: dict) -> None:
+def _save_auto_grades(
+    gradebook: Gradebook, nb: NotebookNode, resources: dict, points: dict[str, float]
+) -> None:
     """What nbgrader's ``SaveAutoGrades`` stores, in one query and one commit (it queries and
     commits once per cell, which made saving a student's grades cost a third of a second):
-    each grade cell's ``auto_score`` by nbgrader's own rule (:func:`determine_grade`), flagged
-    for manual review if a grader overrode it before, and "No response." on unchanged answers."""
+    each grade cell's ``auto_score`` (``points``: nbgrader's own rule, :func:`determine_grade`,
+    and the grader's confirmation of the checks), flagged for manual review if a grader overrode
+    it before, and "No response." on unchanged answers."""
     ids = resources["nbgrader"]
     notebook = gradebook.find_submission_notebook(
         ids["notebook"], ids["assignment"], ids["student"]
@@ -194,7 +246,7 @@ def _save_auto_grades(gradebook: Gradebook, nb: NotebookNode, resources: dict) -
         name = grade_id(cell)
         if is_grade(cell) and name in grades:
             grade = grades[name]
-            grade.auto_score = determine_grade(cell)[0]
+            grade.auto_score = points[name]
             grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
         if is_solution(cell) and name in comments:
             unchanged = cell.metadata.nbgrader.get("checksum") == compute_checksum(cell)
@@ -215,8 +267,19 @@ class _Grader:
     """The course directory, the assignment's notebooks, the gradebook (open for the run, used
     from this thread only) and the per-student steps."""
 
-    def __init__(self, assignment: str, out: Path, source: NotebookNode, limits: Limits):
+    def __init__(
+        self,
+        assignment: str,
+        out: Path,
+        source: NotebookNode,
+        limits: Limits,
+        plan: checks.Plan,
+    ):
         self.assignment = assignment
+        self.plan = plan
+        self.references: dict[str, list[checks.Reference]] = {}  # from the reference run
+        self.instructor_ids = _instructor_ids(source)
+        self.answer_ids = {grade_id(c) for c in source.cells if is_answer(c)}
         self.out = out
         self.limits = limits
         self.course = Course(out / "course")
@@ -267,20 +330,40 @@ class _Grader:
         # every cell but the answers, and all metadata, from the source.
         for preprocessor in (ClearOutput(), DeduplicateIds()):
             nb, resources = preprocessor.preprocess(nb, resources)
-        return _Job(submission, nb, restored.notes)
+        nb = checks.apply(nb, self.plan.sandbox, self.instructor_ids)
+        notes = list(submission.notes) + restored.notes
+        found = {grade_id(c) for c in notebook.cells} | {c.get("id") for c in notebook.cells}
+        if self.answer_ids and not self.answer_ids & found:
+            notes.insert(
+                0,
+                f"None of the answer cells of {self.assignment} are in your notebook: is it the "
+                "notebook of another assignment? It was graded as blank.",
+            )
+        return _Job(submission, nb, notes)
 
     def save(self, job: _Job, execution: Execution) -> StudentResult:
         student = job.submission.student
         nb = execution.notebook
-        _save_auto_grades(self.gradebook, nb, self.resources(student))
+        # A test's points: nbgrader's rule (no error output and nothing written to standard
+        # error: full points) on the notebook the sandbox returned, and the grader's own
+        # confirmation of every check the test makes (autograder.checks).
+        points, messages = {}, {}
+        for cell in nb.cells:
+            if not is_test(cell):
+                continue
+            name, (nbgrader_points, most) = grade_id(cell), determine_grade(cell)
+            passed, reason = checks.verdict(
+                cell["id"], execution.checks, self.references, nbgrader_points != most
+            )
+            points[name] = most if passed else 0.0
+            messages[name] = reason if reason is not None else self._message(cell)
+            if not passed and not messages[name]:
+                messages[name] = "the test failed"
+        _save_auto_grades(self.gradebook, nb, self.resources(student), points)
         graded = self._graded_dir(student)
         graded.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, graded / f"{self.assignment}.ipynb")
-        messages = {grade_id(c): self._message(c) for c in nb.cells if is_test(c)}
-        # The points just stored, by nbgrader's rule (no error output and nothing written to
-        # standard error: full points), read from the notebook rather than the gradebook.
-        points = {grade_id(c): determine_grade(c)[0] for c in nb.cells if is_test(c)}
-        notes = list(job.notes)
+        notes = list(job.notes) + execution.notes
         if execution.status != "ok":
             notes.append(f"Your notebook did not finish: {execution.status}.")
         status = "graded" if execution.status == "ok" else execution.status

@@ -1,7 +1,9 @@
-"""Execute one notebook in a scratch directory, in a fresh kernel, under time limits.
+"""Execute one notebook in a scratch directory, in a fresh sandboxed kernel, under limits.
 
-:func:`execute_notebook` is the one place where a student's code runs; a sandbox (a later issue)
-wraps exactly this: the kernel process that :func:`start_kernel` launches in ``workdir``.
+:func:`execute_notebook` is the one place where a student's code runs, in the kernel that
+:func:`start_kernel` launches in ``workdir``: inside the sandbox of :mod:`autograder.sandbox`
+(no network, a file system of read-only binds plus ``workdir``, memory and process limits), unless
+``Limits.sandbox`` is false.
 
 Every submission gets a fresh kernel: nothing of one student's run can leak into another's. What
 is shared is only the start-up: a :class:`KernelPool` starts kernels ahead of time, each in its own
@@ -10,20 +12,27 @@ implementations), so that grading a notebook costs only its own cells.
 
 Limits: a cell running longer than ``Limits.cell_timeout`` is interrupted and the notebook goes
 on with the next cell; a notebook running longer than ``Limits.total_timeout`` has its kernel
-killed. Cells that never ran get an error output saying why, so nbgrader (which passes any test
-cell without an error output) cannot count them as passed.
+killed; so is a kernel whose outputs exceed ``Limits.output_mb`` in all (the outputs past the
+limit are dropped as they arrive). Cells that never ran get an error output saying why, so
+nbgrader (which passes any test cell without an error output) cannot count them as passed.
+
+With a :class:`~autograder.checks.CheckServer` (``checks``), the kernel's test cells report
+their checks to the grader, which judges them in its own process (:mod:`autograder.checks`).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -31,6 +40,10 @@ from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
+
+from autograder import sandbox
+from autograder.checks import CellChecks, CheckServer, Plan, Reference
+from minidl.grading import CHECKS_SOCKET_ENV
 
 # One BLAS thread per kernel: the grader runs one kernel per core, and NumPy's default of one
 # thread per core in every kernel makes them fight over the cores (several times slower).
@@ -43,48 +56,121 @@ KERNEL_ENV = {
 }
 KERNEL_ARGUMENTS = ["--HistoryManager.enabled=False"]
 
+# Kernels are launched from this one long-lived thread: bwrap's --die-with-parent fires when the
+# *thread* that started it ends, and the pool's threads end as soon as their kernel is ready.
+_LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-launcher")
+
 
 @dataclass(frozen=True)
 class Limits:
-    """Time limits, in seconds, for one submission."""
+    """Limits for one submission: time in seconds, memory and output in MB, processes
+    (and threads) at once; ``sandbox=False`` runs the kernel without the sandbox."""
 
     cell_timeout: float = 60.0
     total_timeout: float = 600.0
     startup_timeout: float = 120.0
+    memory_mb: int = 2048
+    max_processes: int = 64
+    output_mb: float = 10.0
+    sandbox: bool = True
 
 
 @dataclass
 class Execution:
-    """An executed notebook; ``status`` is ``"ok"``, ``"timeout"`` or ``"kernel died"``."""
+    """An executed notebook; ``status`` is ``"ok"``, ``"timeout"``, ``"kernel died"``, ``"out of
+    memory"`` or ``"too much output"``; ``checks`` are the grader's record of the test cells'
+    checks (with a check server), ``notes`` what the student should know."""
 
     notebook: NotebookNode
     status: str
     seconds: float
+    checks: dict[str, CellChecks] | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 class Kernel:
-    """A started kernel and the scratch directory it runs in."""
+    """A started kernel, the scratch directory it runs in and its cgroups (if sandboxed)."""
 
-    def __init__(self, manager: KernelManager, workdir: Path):
+    def __init__(self, manager: KernelManager, workdir: Path, cgroups: sandbox.Cgroups | None):
         self.manager = manager
         self.workdir = workdir
+        self.cgroups = cgroups
+
+    @property
+    def checks_socket(self) -> Path:
+        return self.workdir / "checks.sock"
+
+    def kill(self) -> None:
+        """Stop the kernel now, and every process it started."""
+        if self.cgroups is not None:
+            self.cgroups.kill_all()
+        # jupyter_client interrupts a kernel before killing it, by a message if that is its
+        # interrupt mode, which fails once the kernel's sockets are closed.
+        self.manager.kernel_spec.interrupt_mode = "signal"
+        try:
+            self.manager.shutdown_kernel(now=True)
+        except Exception:
+            if self.cgroups is None:
+                raise
 
     def shutdown(self) -> None:
         try:
-            self.manager.shutdown_kernel(now=True)
+            self.kill()
         finally:
+            if self.cgroups is not None:
+                self.cgroups.destroy()
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def start_kernel(workdir: Path, setup_code: str, limits: Limits) -> Kernel:
-    """Start a Python kernel in ``workdir`` and run ``setup_code`` in it."""
+    """Start a Python kernel in ``workdir`` (sandboxed unless ``limits.sandbox`` is false) and
+    run ``setup_code`` in it."""
     # IPC sockets in the scratch directory: no TCP ports, nothing outside ``workdir``.
+    workdir = Path(os.path.realpath(workdir))
     manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"))
-    manager.kernel_spec.argv[0] = sys.executable  # this environment's Python, whatever is on PATH
-    manager.start_kernel(
-        cwd=str(workdir), env={**os.environ, **KERNEL_ENV}, extra_arguments=KERNEL_ARGUMENTS
-    )
-    kernel = Kernel(manager, workdir)
+    manager.connection_file = str(workdir / "connection.json")
+    env = {**KERNEL_ENV, CHECKS_SOCKET_ENV: str(workdir / "checks.sock")}
+    cgroups = None
+    if limits.sandbox:
+        reason = sandbox.problem()
+        if reason is not None:
+            raise RuntimeError(f"the sandbox is not available: {reason}")
+        memory = limits.memory_mb << 20
+        cgroups = sandbox.Cgroups(memory, limits.max_processes)
+        inner = {
+            **env,
+            "HOME": str(workdir),
+            "PATH": f"{Path(sandbox.python_executable()).parent}:/usr/bin:/bin",
+            "PYTHONPATH": str(sandbox.REPO),
+            "MPLCONFIGDIR": "/tmp/matplotlib",
+            "IPYTHONDIR": "/tmp/ipython",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        # Interrupt by a message: the kernel then signals itself, inside its PID namespace (a
+        # signal to the process group would reach bwrap, which would die and take it along).
+        manager.kernel_spec.interrupt_mode = "message"
+        manager.kernel_spec.argv = cgroups.wrap(
+            sandbox.prlimit_arguments(memory)
+            + sandbox.bwrap_arguments(workdir, inner)
+            + ["--", sandbox.python_executable(), *manager.kernel_spec.argv[1:]]
+        )
+    else:
+        manager.kernel_spec.argv[0] = sys.executable  # this environment's Python
+        env = {**os.environ, **env}
+    try:
+        _LAUNCHER.submit(
+            manager.start_kernel,
+            cwd=str(workdir),
+            env=env,
+            extra_arguments=KERNEL_ARGUMENTS,
+            stdout=subprocess.DEVNULL,  # a kernel's own prints must not flood the grader's
+            stderr=subprocess.DEVNULL,
+        ).result()
+    except BaseException:
+        if cgroups is not None:
+            cgroups.destroy()
+        raise
+    kernel = Kernel(manager, workdir, cgroups)
     client = manager.client()
     # nbclient drives the kernel asynchronously: hand it an asynchronous client later.
     manager.client_class = "jupyter_client.asynchronous.AsyncKernelClient"
@@ -112,14 +198,87 @@ def _quiet(message: dict) -> None:
     """Drop the set-up code's output."""
 
 
-def execute_notebook(nb: NotebookNode, kernel: Kernel, limits: Limits) -> Execution:
+MESSAGE_BYTES = 100
+
+
+class _LimitedClient(NotebookClient):
+    """nbclient's client that stops taking outputs past ``output_limit`` bytes in all, and
+    calls ``on_too_much`` (once) when they go past it; and calls ``on_stuck`` when a cell that
+    was interrupted for its time limit is still running a time limit later (it ignored the
+    interrupt)."""
+
+    def __init__(self, nb: NotebookNode, *, output_limit: int, on_too_much, on_stuck, **kwargs):
+        super().__init__(nb, **kwargs)
+        self.output_limit, self.on_too_much, self.on_stuck = output_limit, on_too_much, on_stuck
+        self.output_bytes = 0
+        self.too_much = False
+        self._interrupted: set[int] = set()
+
+    async def _async_handle_timeout(self, timeout, cell=None):  # type: ignore[no-untyped-def]
+        if id(cell) in self._interrupted:
+            self.on_stuck()
+            return None
+        self._interrupted.add(id(cell))
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
+        # Each message counts for at least MESSAGE_BYTES, so that a flood of tiny messages
+        # (which cost the grader time, not memory) is stopped too.
+        self.output_bytes += MESSAGE_BYTES + _size(msg.get("content"))
+        if self.output_bytes > self.output_limit:
+            if not self.too_much:
+                self.too_much = True
+                self.on_too_much()
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def _size(value: object, depth: int = 0) -> int:
+    """About how many bytes a message's content holds."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if depth > 4:
+        return 0
+    if isinstance(value, dict):
+        return sum(_size(v, depth + 1) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_size(v, depth + 1) for v in value)
+    return 8
+
+
+def execute_notebook(
+    nb: NotebookNode,
+    kernel: Kernel,
+    limits: Limits,
+    *,
+    checks: tuple[Plan, dict[str, list[Reference]]] | None = None,
+) -> Execution:
     """Run every code cell of a copy of ``nb`` in ``kernel`` (then shut the kernel down).
 
-    Errors do not stop the notebook; see the module docstring for the time limits.
+    Errors do not stop the notebook; see the module docstring for the limits. With ``checks``
+    (the plan and the reference run's records), a check server judges the test cells' checks.
     """
     nb = nbformat.from_dict(nb)
-    client = NotebookClient(
+    server = CheckServer(str(kernel.checks_socket), *checks) if checks else None
+    stopped: list[str] = []
+    running: list[int] = []  # the index of the cell being run
+
+    def begin(cell: NotebookNode, cell_index: int) -> None:
+        running[:] = [cell_index]
+        if server is not None:
+            server.begin_cell(cell.get("id"))
+
+    def kill(reason: str) -> None:
+        if not stopped:
+            stopped.append(reason)
+        threading.Thread(target=kernel.kill).start()
+
+    client = _LimitedClient(
         nb,
+        output_limit=int(limits.output_mb * (1 << 20)),
+        on_too_much=lambda: kill("too much output"),
+        on_stuck=lambda: kill("stuck"),
+        on_cell_execute=begin,
         km=kernel.manager,
         timeout=limits.cell_timeout,
         interrupt_on_timeout=True,
@@ -128,36 +287,55 @@ def execute_notebook(nb: NotebookNode, kernel: Kernel, limits: Limits) -> Execut
         record_timing=False,
         resources={"metadata": {"path": str(kernel.workdir)}},
     )
-    timed_out = threading.Event()
 
-    def stop() -> None:
-        timed_out.set()
-        kernel.manager.shutdown_kernel(now=True)
-
-    watchdog = threading.Timer(limits.total_timeout, stop)
+    watchdog = threading.Timer(limits.total_timeout, lambda: kill("timeout"))
     start = time.perf_counter()
     status = "ok"
     watchdog.start()
     try:
         client.execute(cleanup_kc=True)
     except DeadKernelError:
-        status = "timeout" if timed_out.is_set() else "kernel died"
+        status = stopped[0] if stopped else "kernel died"
     except Exception:
-        if not timed_out.is_set():
+        if not stopped:
             raise
-        status = "timeout"
+        status = stopped[0]
     finally:
         watchdog.cancel()
+        atexit.unregister(client._cleanup_kernel)  # left registered when the kernel died
         seconds = time.perf_counter() - start
+        cgroups = kernel.cgroups
+        if cgroups is not None and status == "kernel died" and cgroups.out_of_memory():
+            status = "out of memory"
+        refused = cgroups.refused_processes() if cgroups is not None else 0
         kernel.shutdown()
-    if status != "ok":
-        reason = (
-            f"the notebook ran longer than {limits.total_timeout:g} s and was stopped"
-            if status == "timeout"
-            else "the kernel died (crashed or ran out of memory)"
+        if server is not None:
+            server.close()
+    notes = []
+    if refused:
+        notes.append(
+            f"Your code tried to run more than {limits.max_processes} processes and threads at "
+            f"once; {refused} were refused."
         )
+    if status != "ok":
+        reason = {
+            "timeout": f"the notebook ran longer than {limits.total_timeout:g} s and was stopped",
+            "too much output": f"the notebook printed more than {limits.output_mb:g} MB and "
+            "was stopped",
+            "out of memory": f"the notebook used more than {limits.memory_mb} MB of memory and "
+            "was stopped",
+            "stuck": f"a cell ran longer than {limits.cell_timeout:g} s and ignored the "
+            "interrupt; the notebook was stopped",
+        }.get(status, "the kernel died (it crashed or exited)")
+        if running:
+            cell = nb.cells[running[0]]
+            if not any(output.output_type == "error" for output in cell.outputs):
+                cell.outputs.append(
+                    nbformat.v4.new_output("error", ename="NotRun", evalue=reason, traceback=[])
+                )
         mark_unexecuted(nb, reason)
-    return Execution(nb, status, seconds)
+    status = "timeout" if status == "stuck" else status
+    return Execution(nb, status, seconds, server.cells if server else None, notes)
 
 
 def mark_unexecuted(nb: NotebookNode, reason: str) -> None:
@@ -182,7 +360,7 @@ class KernelPool:
     def __init__(self, size: int, setup_code: str, limits: Limits, *, total: int):
         self.setup_code = setup_code
         self.limits = limits
-        self.scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
+        self.scratch = Path(tempfile.mkdtemp(prefix="autograder-", dir=sandbox.scratch_root()))
         self._ready: queue.Queue[Kernel | BaseException] = queue.Queue()
         self._to_start = total  # never start more kernels than notebooks to run
         self._closed = False

@@ -4,22 +4,32 @@
 - a ``.zip`` of such files (in any sub-folder of the archive);
 - nbgrader's tree ``submitted/<student-id>/<assignment>/<assignment>.ipynb`` (given as the
   ``submitted`` folder itself).
+
+A student id is the file's name without ``.ipynb``; a file's folders are ignored, and a name is
+only ever read, never used as a path. A name that is not a valid id (non-UTF-8 bytes, spaces,
+...), that another file has too, or that tries to leave the archive (``../../x.ipynb``) is graded
+under a safe id made of its valid characters and a hash of the full name, and the student's
+feedback says so. A file larger than ``MAX_BYTES`` is not read (it is graded as unreadable).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
+MAX_BYTES = 100 << 20
+TOO_LARGE = b"<not read: the file is larger than the limit of 100 MB>"
 
 
 @dataclass(frozen=True)
 class Submission:
     student: str
     content: bytes  # the notebook as submitted, possibly not even JSON
+    notes: tuple[str, ...] = ()  # what the feedback says about the file itself
 
 
 def collect(path: Path, assignment: str) -> list[Submission]:
@@ -28,11 +38,10 @@ def collect(path: Path, assignment: str) -> list[Submission]:
         found = _from_zip(path)
     elif path.is_dir():
         tree = sorted(path.glob(f"*/{assignment}/{assignment}.ipynb"))
-        found = (
-            {p.parent.parent.name: p.read_bytes() for p in tree}
-            if tree
-            else {p.stem: p.read_bytes() for p in sorted(path.glob("*.ipynb"))}
-        )
+        files = [(p.parent.parent.name, p) for p in tree] or [
+            (p.stem, p) for p in sorted(path.glob("*.ipynb"))
+        ]
+        found = [(stem, stem, False, _read(p)) for stem, p in files]
     else:
         raise ValueError(f"submissions: {path} is neither a folder nor a .zip file")
     if not found:
@@ -40,25 +49,51 @@ def collect(path: Path, assignment: str) -> list[Submission]:
             f"submissions: no notebooks in {path} (expected <student-id>.ipynb files, or "
             f"<student-id>/{assignment}/{assignment}.ipynb)"
         )
-    bad = [student for student in found if not STUDENT_ID.match(student)]
-    if bad:
-        raise ValueError(
-            f"submissions: student ids must match {STUDENT_ID.pattern}, got {', '.join(bad)}"
-        )
-    return [Submission(student, found[student]) for student in sorted(found)]
+    submissions: dict[str, Submission] = {}
+    for stem, full_name, escapes, content in sorted(found, key=lambda f: (f[2], f[1])):
+        notes = []
+        if escapes:
+            notes.append(f"Your file's path was {full_name!r}: only its name was used.")
+        if escapes or not STUDENT_ID.match(stem) or stem in submissions:
+            student = _safe_id(stem, full_name)
+            notes.append(
+                f"Your file's name {stem!r} is not a valid student id, or another file has it "
+                f"too: you were graded as {student!r}."
+            )
+        else:
+            student = stem
+        submissions[student] = Submission(student, content, tuple(notes))
+    return [submissions[student] for student in sorted(submissions)]
 
 
-def _from_zip(path: Path) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
+def _safe_id(stem: str, full_name: str) -> str:
+    """A valid student id: the valid characters of ``stem`` and a hash of the full name."""
+    digest = hashlib.sha256(full_name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    kept = re.sub(r"[^A-Za-z0-9_.@+-]", "_", stem).lstrip("_.@+-")[:40]
+    return f"{kept or 'unnamed'}-{digest}"
+
+
+def _read(path: Path) -> bytes:
+    return TOO_LARGE if path.stat().st_size > MAX_BYTES else path.read_bytes()
+
+
+def _from_zip(path: Path) -> list[tuple[str, str, bool, bytes]]:
+    """(name without folders and suffix, name in the archive, whether the name tries to leave
+    the archive, content) per notebook in the archive."""
+    found = []
     with zipfile.ZipFile(path) as archive:
-        for name in archive.namelist():
-            member = PurePosixPath(name)
+        for info in archive.infolist():
+            member = PurePosixPath(info.filename)
             if member.suffix != ".ipynb" or any(
-                p.startswith(("__MACOSX", ".")) for p in member.parts
+                p.startswith(("__MACOSX", ".")) and p != ".." for p in member.parts
             ):
                 continue
-            student = member.stem
-            if student in found:
-                raise ValueError(f"submissions: {path} holds two notebooks for {student!r}")
-            found[student] = archive.read(name)
+            escapes = member.is_absolute() or ".." in member.parts
+            if info.file_size > MAX_BYTES:
+                content = TOO_LARGE
+            else:
+                with archive.open(info) as handle:  # never more than MAX_BYTES (zip bombs)
+                    content = handle.read(MAX_BYTES + 1)
+                content = TOO_LARGE if len(content) > MAX_BYTES else content
+            found.append((member.stem, info.filename, escapes, content))
     return found

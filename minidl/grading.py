@@ -57,16 +57,9 @@ def check_array(
     ``mistakes`` maps a hint (what the student probably did) to the value that mistake
     produces; the first one ``received`` matches is added to the message.
     """
-    expected = np.asarray(expected, dtype=np.float64)
-    problem = _difference(received, expected, rtol, atol)
-    if problem is None:
-        return
-    message = f"{name}: {problem}."
-    for hint, wrong in (mistakes or {}).items():
-        if _difference(received, np.asarray(wrong, dtype=np.float64), rtol, atol) is None:
-            message += f" Hint: {hint}"
-            break
-    raise CheckFailed(message)
+    message = check_message(name, received, expected, rtol=rtol, atol=atol, mistakes=mistakes)
+    if message is not None:
+        raise CheckFailed(message)
 
 
 def check_scalar(
@@ -79,9 +72,50 @@ def check_scalar(
     mistakes: Mapping[str, float] | None = None,
 ) -> None:
     """:func:`check_array` for a single number (a loss, an error)."""
-    if not np.isscalar(received) and np.shape(received) != ():
-        raise CheckFailed(f"{name}: expected a single number, got {_describe(received)}.")
-    check_array(name, received, expected, rtol=rtol, atol=atol, mistakes=mistakes)
+    message = check_message(
+        name, received, expected, rtol=rtol, atol=atol, mistakes=mistakes, scalar=True
+    )
+    if message is not None:
+        raise CheckFailed(message)
+
+
+def check_message(
+    name: str,
+    received: Any,
+    expected: Any,
+    *,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    mistakes: Mapping[str, Any] | None = None,
+    scalar: bool = False,
+) -> str | None:
+    """What :func:`check_array` (``scalar=False``) or :func:`check_scalar` would raise, or
+    ``None`` if the check passes. The grader calls it in its own process on values serialized
+    out of the student's sandbox (:mod:`autograder.checks`), where nothing can patch it."""
+    if scalar and not _is_single_number(received):
+        return f"{name}: expected a single number, got {_describe(received)}."
+    expected = np.asarray(expected, dtype=np.float64)
+    problem = _difference(received, expected, rtol, atol)
+    if problem is None:
+        return None
+    message = f"{name}: {problem}."
+    for hint, wrong in (mistakes or {}).items():
+        if _difference(received, np.asarray(wrong, dtype=np.float64), rtol, atol) is None:
+            message += f" Hint: {hint}"
+            break
+    return message
+
+
+class Described:
+    """A value that is not a number array, known only by its description (``"a list"``): what
+    the grader receives from the sandbox in place of such a value."""
+
+    def __init__(self, description: str, *, scalar: bool = False):
+        self.description = description
+        self.scalar = scalar
+
+    def __repr__(self) -> str:
+        return self.description
 
 
 def _difference(received: Any, expected: np.ndarray, rtol: float, atol: float) -> str | None:
@@ -104,7 +138,15 @@ def _difference(received: Any, expected: np.ndarray, rtol: float, atol: float) -
     return f"wrong value{where}: expected {expected[index]:.6g}, got {received[index]:.6g}{count}"
 
 
+def _is_single_number(value: Any) -> bool:
+    if isinstance(value, Described):
+        return value.scalar
+    return bool(np.isscalar(value) or np.shape(value) == ())
+
+
 def _describe(value: Any) -> str:
+    if isinstance(value, Described):
+        return value.description
     shape = getattr(value, "shape", None)
     return f"a {type(value).__name__}" + (f" of shape {shape}" if shape is not None else "")
 
@@ -203,3 +245,96 @@ class _Refuse(importlib.abc.MetaPathFinder):
         if fullname in self.sealed or any(_within(fullname, b) for b in self.blocked):
             raise ImportError(_message(fullname))
         return None
+
+
+# --- the grader's channel (autograder.checks) --------------------------------------------------
+# While a class is graded, the test cells' calls to check_array/check_scalar are rewritten: in the
+# student's sandbox they call report_check, which sends the values to the grader and raises what
+# the grader answers; in the instructor's reference run they call record_check. Neither is meant
+# to be called by a notebook's own code.
+
+CHECKS_SOCKET_ENV = "AUTOGRADER_CHECKS_SOCKET"
+REFERENCE_MIME = "application/vnd.autograder.reference+json"
+_MAGIC = b"AGC1"
+
+
+def encode_values(values: list[Any]) -> tuple[list[dict[str, Any]], bytes]:
+    """Describe ``values`` in JSON-able form, with the float64 data of the arrays in one blob."""
+    described, blobs, offset = [], [], 0
+    for value in values:
+        if value is None:
+            described.append({"none": True})
+            continue
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            described.append({"described": _describe(value), "scalar": _is_single_number(value)})
+            continue
+        data = array.tobytes()
+        described.append(
+            {
+                "array": list(array.shape),
+                "offset": offset,
+                "nbytes": len(data),
+                "scalar": _is_single_number(value),
+                "describe": _describe(value),
+            }
+        )
+        blobs.append(data)
+        offset += len(data)
+    return described, b"".join(blobs)
+
+
+def report_check(site: str, name: str, received: Any, *rest: Any) -> None:
+    """Send a check's values to the grader; raise :class:`CheckFailed` if the grader says so.
+
+    ``rest`` is empty when the grader holds the expected value itself (from the instructor's
+    reference run), else ``(expected, mistakes)`` as the test computed them.
+    """
+    import json
+    import os
+    import socket
+    import struct
+
+    values, hints = [received], []
+    if rest:
+        expected, mistakes = rest
+        values.append(expected)
+        for hint, wrong in (mistakes or {}).items():
+            hints.append(str(hint))
+            values.append(wrong)
+    described, data = encode_values(values)
+    header = {"site": site, "name": str(name), "values": described, "hints": hints}
+    header = json.dumps(header).encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(os.environ[CHECKS_SOCKET_ENV])
+        connection.sendall(_MAGIC + struct.pack("<IQ", len(header), len(data)) + header + data)
+        connection.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    message = json.loads(reply.decode())["message"]
+    if message is not None:
+        raise CheckFailed(message)
+
+
+def record_check(site: str, kind: str, name: str, received: Any, expected: Any, **options: Any):
+    """In the instructor's reference run: publish the check's expected values, then check."""
+    import base64
+
+    from IPython.display import publish_display_data
+
+    mistakes = options.get("mistakes") or {}
+    described, data = encode_values([expected, *mistakes.values()])
+    record = {
+        "site": site,
+        "kind": kind,
+        "name": name,
+        "rtol": options.get("rtol", 1e-6),
+        "atol": options.get("atol", 1e-8),
+        "values": described,
+        "hints": [str(h) for h in mistakes],
+        "data": base64.b64encode(data).decode(),
+    }
+    publish_display_data({REFERENCE_MIME: record})
+    (check_scalar if kind == "check_scalar" else check_array)(name, received, expected, **options)

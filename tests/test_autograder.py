@@ -4,6 +4,7 @@ restoring tampered submissions, and reading a class's submissions."""
 from __future__ import annotations
 
 import copy
+import os
 import re
 import subprocess
 import sys
@@ -255,12 +256,28 @@ def test_collect_reads_a_folder_a_zip_and_nbgrader_tree(tmp_path):
     assert [(s.student, s.content) for s in collect(tree, ASSIGNMENT)] == [("s3", b"s3")]
 
 
-def test_collect_refuses_an_empty_folder_and_bad_ids(tmp_path):
+def test_collect_refuses_an_empty_folder_and_renames_bad_ids(tmp_path):
     with pytest.raises(ValueError, match=r"no notebooks in .*<student-id>\.ipynb"):
         collect(tmp_path, ASSIGNMENT)
-    (tmp_path / "bad id.ipynb").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"student ids must match .* got bad id"):
-        collect(tmp_path, ASSIGNMENT)
+    (tmp_path / "bad id.ipynb").write_bytes(b"x")
+    (tmp_path / "good.ipynb").write_bytes(b"y")
+    bad, good = collect(tmp_path, ASSIGNMENT)
+    assert re.fullmatch(r"bad_id-[0-9a-f]{8}", bad.student) and bad.content == b"x"
+    assert "not a valid student id" in bad.notes[0]
+    assert (good.student, good.notes) == ("good", ())
+
+
+def test_collect_never_follows_paths_out_of_an_archive_and_renames_duplicates(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("export/x.ipynb", b"inside")
+        zf.writestr("../../x.ipynb", b"outside")
+        zf.writestr("other/x.ipynb", b"again")
+    found = {s.student: s for s in collect(archive, ASSIGNMENT)}
+    assert found["x"].content == b"inside"
+    renamed = {s.content: s for s in found.values() if s.student != "x"}
+    assert set(renamed) == {b"outside", b"again"}
+    assert "only its name was used" in renamed[b"outside"].notes[0]
 
 
 # --- the student's notebook -------------------------------------------------------------------
@@ -294,3 +311,102 @@ def test_solution_notebook_runs_end_to_end_and_trains_like_the_reference(tmp_pat
     gap = float(re.search(r"difference between the two loss curves: (\S+)", text).group(1))
     assert gap < 1e-10
     assert "MLP backprop: correct on the example" in text
+
+
+# --- checks judged by the grader (autograder.checks) -------------------------------------------
+
+
+def _source_with(answer: str, *tests: str) -> nbformat.NotebookNode:
+    cells = [
+        nbformat.v4.new_code_cell("import numpy as np\nfrom minidl.grading import check_array")
+    ]
+    cells[0]["id"] = "setup"
+    cell = nbformat.v4.new_code_cell(answer)
+    cell.metadata["nbgrader"] = {"grade_id": "f", "solution": True, "grade": False}
+    cell["id"] = "f"
+    cells.append(cell)
+    for i, test in enumerate(tests):
+        cell = nbformat.v4.new_code_cell(test)
+        cell.metadata["nbgrader"] = {"grade_id": f"t{i}", "grade": True, "points": 1}
+        cell["id"] = f"t{i}"
+        cells.append(cell)
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_plan_keeps_expected_values_out_of_the_sandbox_unless_they_are_the_students():
+    from autograder.checks import plan
+
+    source = _source_with(
+        "def f(x):\n    return 2 * x",
+        "_x = np.arange(3.0)\ncheck_array('copy', f(_x.copy()), 2 * _x)",
+        "_x = np.arange(3.0)\ncheck_array('handed', f(_x), 2 * _x)",
+        "_x = np.arange(3.0)\n_y = f(_x.copy())\ncheck_array('own', _y, f(_x.copy()))",
+        "_x = np.arange(3.0)\nfor _k in range(2):\n"
+        "    check_array('loop', f(_x.copy()) + _k, 2 * _x + _k)",
+    )
+    result = plan(source)
+    assert {s.id: s.from_reference for s in result.sites.values()} == {
+        "t0#0": True,
+        "t1#0": False,
+        "t2#0": False,
+        "t3#0": True,
+    }
+    assert "2 * _x" not in result.sandbox["t0"] and "__autograder_check__" in result.sandbox["t0"]
+    assert "2 * _x" in result.sandbox["t1"]  # computed in the sandbox: the student's object
+    assert "__autograder_record__('t0#0', 'check_array', 'copy'" in result.reference["t0"]
+
+
+def test_check_server_judges_reports_in_order_and_a_skipped_check_fails(tmp_path):
+    import socket as sockets
+
+    from autograder.checks import CheckServer, Reference, plan, verdict
+    from minidl.grading import CHECKS_SOCKET_ENV, report_check
+
+    source = _source_with(
+        "def f(x):\n    return 2 * x",
+        "_x = np.arange(3.0)\ncheck_array('f(x)', f(_x.copy()), 2 * _x, mistakes={'halved': _x})",
+    )
+    references = {
+        "t0": [
+            Reference(
+                "t0#0",
+                "check_array",
+                "f(x)",
+                1e-6,
+                1e-8,
+                np.arange(3.0) * 2,
+                {"halved": np.arange(3.0)},
+            )
+        ]
+    }
+    path = tmp_path / "c.sock"
+    server = CheckServer(str(path), plan(source), references)
+    old = os.environ.get(CHECKS_SOCKET_ENV)
+    os.environ[CHECKS_SOCKET_ENV] = str(path)
+    try:
+        server.begin_cell("t0")
+        with pytest.raises(CheckFailed, match=r"expected 2, got 1 .*Hint: halved"):
+            report_check("t0#0", "f(x)", np.arange(3.0))
+        assert verdict("t0", server.cells, references, errored=True) == (
+            False,
+            server.cells["t0"].failure,
+        )
+        server.cells.clear()
+        server.begin_cell("t0")
+        report_check("t0#0", "f(x)", [0.0, 2.0, 4.0])
+        assert verdict("t0", server.cells, references, errored=False) == (True, None)
+        server.cells.clear()
+        server.begin_cell("t0")  # the check never reported: not confirmed
+        passed, reason = verdict("t0", server.cells, references, errored=False)
+        assert not passed and "confirmed 0 of the test's 1 checks" in reason
+        with sockets.socket(sockets.AF_UNIX) as rogue:  # garbage fails the cell, nothing more
+            rogue.connect(str(path))
+            rogue.sendall(b"AGC1" + b"\xff" * 12)
+            rogue.shutdown(sockets.SHUT_WR)
+            assert b"could not read" in rogue.recv(1000)
+    finally:
+        server.close()
+        if old is None:
+            os.environ.pop(CHECKS_SOCKET_ENV, None)
+        else:
+            os.environ[CHECKS_SOCKET_ENV] = old
