@@ -4,7 +4,8 @@
 The class: ``--students`` submissions (default 50), the instructor's solution and the typical
 mistakes of tests/autograder_cases/hw1-backprop/ in turn. Every grader runs with one BLAS
 thread per kernel (``OMP_NUM_THREADS=1`` etc.), the setting the pipeline uses; with NumPy's
-default of one thread per core, two notebooks at once fight over the cores and everything is several times slower.
+default of one thread per core, two notebooks at once fight over the cores and everything is
+several times slower.
 
 Two baselines, both plain ``nbgrader autograde`` on an nbgrader course with the same source:
 
