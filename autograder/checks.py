@@ -85,6 +85,7 @@ def plan(source: NotebookNode) -> Plan:
     imported = set(dir(builtins)).union(
         *(_imported_names(_parse(c.source)) for c in source.cells if c.cell_type == "code")
     )
+    functions: dict[str, set[str]] = {}  # a test's function -> the globals its body uses
     for _ in range(2):  # the second pass sees names tainted anywhere in the first
         tainted: set[str] = set()
         result = Plan()
@@ -95,7 +96,7 @@ def plan(source: NotebookNode) -> Plan:
             if is_answer(cell):
                 tainted |= _top_level_names(tree)
                 continue
-            rewriter = _Rewriter(cell["id"], tainted, ever, imported - student_names)
+            rewriter = _Rewriter(cell["id"], tainted, ever, imported - student_names, functions)
             rewriter.statements(tree.body)
             tainted = rewriter.tainted
             ever |= tainted
@@ -193,11 +194,21 @@ def _argument(call: ast.Call, index: int, keyword: str) -> ast.expr | None:
 class _Rewriter:
     """A flow-sensitive taint analysis of one instructor cell, and its rewriting."""
 
-    def __init__(self, cell_id: str, tainted: set[str], ever: set[str], imported: set[str]):
+    def __init__(
+        self,
+        cell_id: str,
+        tainted: set[str],
+        ever: set[str],
+        imported: set[str],
+        functions: dict[str, set[str]],
+    ):
         self.cell_id = cell_id
         self.tainted = set(tainted)
         self.ever = ever
         self.imported = imported  # modules and library names: a call never makes them the student's
+        # A function of the test handed to the student's code may be called there, and then
+        # changes what its body reaches (a list it appends the student's arguments to).
+        self.functions = functions
         self._site_of: dict[int, Site] = {}  # by id() of the call node, in the order found
 
     @property
@@ -218,6 +229,7 @@ class _Rewriter:
                 root = _root(argument)
                 if root is not None and root not in extra and root not in self.imported:
                     self.tainted.add(root)
+                    self.tainted |= self.functions.get(root, set()) - self.imported
 
     def _assign(self, target: ast.AST, tainted: bool) -> None:
         if isinstance(target, ast.Name):
@@ -235,6 +247,7 @@ class _Rewriter:
     def statement(self, node: ast.stmt, context: bool) -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             local = _bound_names(node) | {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)}
+            self.functions[node.name] = _names(node) - local - {node.name}
             self._sites_in(node, self.ever | local)
             self.tainted.discard(node.name)
             if context or _names(node) & (self.ever - local):

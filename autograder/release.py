@@ -38,10 +38,16 @@ def release(
     return written
 
 
+SHARED_HEADERS = ("import ", "from ", "def ", "class ", "@")
+"""Beginnings of lines that are never secret: imports, function and class headers, decorators."""
+
+
 def secret_lines(source_nb: nbformat.NotebookNode, release_nb: nbformat.NotebookNode) -> set[str]:
     """Lines of the solution regions and hidden tests that a release (or the built book) must
     not contain: every line of 20 characters or more of an answer or test cell of the source that
-    the release does not show (shorter lines, like ``return grad``, are ordinary code)."""
+    the release does not show (shorter lines, like ``return grad``, are ordinary code), except
+    imports and ``def``/``class`` headers, which any notebook may share (``def forward(self,
+    x):``) and which give nothing away."""
     released = {line.strip() for c in release_nb.cells for line in c.source.splitlines()}
     secrets = {"BEGIN SOLUTION", "BEGIN HIDDEN TESTS"}
     for cell in source_nb.cells:
@@ -49,7 +55,9 @@ def secret_lines(source_nb: nbformat.NotebookNode, release_nb: nbformat.Notebook
             secrets |= {
                 line.strip()
                 for line in cell.source.splitlines()
-                if len(line.strip()) >= 20 and line.strip() not in released
+                if len(line.strip()) >= 20
+                and line.strip() not in released
+                and not line.strip().startswith(SHARED_HEADERS)
             }
     return secrets
 
