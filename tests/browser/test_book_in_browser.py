@@ -208,11 +208,16 @@ def test_the_built_book_holds_no_solution_or_hidden_test(built_book):
     repo = Path(__file__).resolve().parents[2]
     executed = built_book.parent / "jupyter_execute"
     assert executed.is_dir() and any(executed.rglob("*.ipynb"))
-    for assignment in assignments(repo / "solutions"):
+    names = assignments(repo / "solutions")
+    releases = {
+        a: nbformat.read(repo / "exercises" / a / f"{a}.ipynb", as_version=4) for a in names
+    }
+    # A line that some homework shows its students (`return Rule(init, update)`) is no secret.
+    public = {
+        line.strip() for nb in releases.values() for c in nb.cells for line in c.source.splitlines()
+    }
+    for assignment in names:
         source = read_source(source_path(repo / "solutions", assignment))
-        release = nbformat.read(
-            repo / "exercises" / assignment / f"{assignment}.ipynb", as_version=4
-        )
-        secrets = secret_lines(source, release)
+        secrets = secret_lines(source, releases[assignment]) - public
         assert not leaked_secrets(built_book, secrets), assignment
         assert not leaked_secrets(executed, secrets), assignment
