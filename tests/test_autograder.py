@@ -3,11 +3,13 @@ restoring tampered submissions, and reading a class's submissions."""
 
 from __future__ import annotations
 
+import ast
 import copy
 import os
 import re
 import subprocess
 import sys
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -163,6 +165,37 @@ def test_release_holds_blanks_and_visible_tests_only(assignment):
     tests = {grade_id(c): c for c in release_nb.cells if is_test(c)}
     assert hidden <= set(tests) and not any("HIDDEN TESTS" in tests[t].source for t in hidden)
     assert sum(c.metadata.nbgrader["points"] for c in tests.values()) > 0
+
+
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
+
+
+def _global_names(node: ast.AST) -> set[str]:
+    """The names a block binds in its module's namespace (not inside functions or classes)."""
+    names = set()
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.ClassDef):
+            names.add(child.name)
+        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+            names.add(child.id)
+        elif not isinstance(
+            child, ast.Lambda | ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+        ):
+            names |= _global_names(child)
+    return names
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_hidden_tests_only_bind_names_no_student_would_use(assignment):
+    """The hidden tests run in the student's namespace: a global they bind must not overwrite a
+    helper the student defined (a `_weights` helper once lost 6 points). They bind `_t_*` only
+    (and may import library names)."""
+    bound = set()
+    for cell in instructor_source(assignment).cells:
+        for block in HIDDEN.findall(cell.source):
+            bound |= _global_names(ast.parse(textwrap.dedent(block)))
+    assert bound, "found no hidden tests"
+    assert {name for name in bound if not name.startswith("_t_")} <= {"_"}
 
 
 def test_homework_1_has_five_answers_worth_25_points():

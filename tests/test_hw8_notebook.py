@@ -25,7 +25,7 @@ RELEASE = nbformat.read(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
 def test_no_solution_or_hidden_test_leaks_into_the_exercises():
     secrets = secret_lines(SOURCE, RELEASE)
     assert any("the momentum weights are swapped" in line for line in secrets)
-    assert not leaked_secrets(REPO / "exercises", secrets)
+    assert not leaked_secrets(REPO / "exercises" / ASSIGNMENT, secrets)
 
 
 @pytest.mark.slow
