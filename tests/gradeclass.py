@@ -51,6 +51,20 @@ class Homework:
             notebooks[case.stem] = self.notebook(replacements, blank=blank)
         return notebooks
 
+    def solved_output(self, workdir: Path) -> str:
+        """The printed text of the solved notebook, demo cells included, run like a student's
+        kernel would run it (sandboxed); fails on a cell error."""
+        from autograder.runner import Limits, execute_notebook, start_kernel
+
+        nb = self.notebook({})
+        assert any("demo" in c.metadata.get("tags", []) for c in nb.cells), "no demo cell"
+        limits = Limits(cell_timeout=120, total_timeout=300)
+        execution = execute_notebook(nb, start_kernel(workdir, "", limits), limits)
+        assert execution.status == "ok", execution.status
+        outputs = [o for c in execution.notebook.cells if c.cell_type == "code" for o in c.outputs]
+        assert [o for o in outputs if o.output_type == "error"] == []
+        return "".join(o.get("text", "") for o in outputs)
+
     def failed_tests(self, row: dict[str, str]) -> set[str]:
         return {name for name, points in self.points.items() if float(row[name]) < points}
 

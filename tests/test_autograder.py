@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from gradeclass import Homework
 
 from autograder.notebooks import (
     assignments,
@@ -320,27 +321,7 @@ def test_collect_never_follows_paths_out_of_an_archive_and_renames_duplicates(tm
 def test_solution_notebook_runs_end_to_end_and_trains_like_the_reference(tmp_path):
     """What a student sees after solving everything: every cell runs, and their backprop trains
     the digits MLP exactly as minidl's reference does (the demo cell is not graded)."""
-    from autograder.runner import Limits, execute_notebook, start_kernel
-
-    nb = submission(RELEASE, SOURCE, {})
-    assert any("demo" in c.metadata.get("tags", []) for c in nb.cells)
-    limits = Limits(cell_timeout=120, total_timeout=300)
-    execution = execute_notebook(nb, start_kernel(tmp_path, "", limits), limits)
-    assert execution.status == "ok"
-    errors = [
-        o
-        for c in execution.notebook.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-        if o.output_type == "error"
-    ]
-    assert errors == []
-    text = "".join(
-        o.get("text", "")
-        for c in execution.notebook.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-    )
+    text = Homework(ASSIGNMENT).solved_output(tmp_path)
     gap = float(re.search(r"difference between the two loss curves: (\S+)", text).group(1))
     assert gap < 1e-10
     assert "MLP backprop: correct on the example" in text
