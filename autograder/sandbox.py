@@ -91,6 +91,9 @@ def bwrap_arguments(workdir: Path, env: dict[str, str], tmp_bytes: int = 256 << 
     """``bwrap`` and its options for a kernel working in ``workdir`` (before ``--``)."""
     arguments = ["bwrap", "--unshare-all", "--die-with-parent", "--cap-drop", "ALL"]
     arguments += ["--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+    # The private /tmp first: binds below may lie under /tmp (a clone in /tmp/...), and a tmpfs
+    # mounted after them would hide them.
+    arguments += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
     for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / top
         if path.is_symlink():
@@ -101,7 +104,6 @@ def bwrap_arguments(workdir: Path, env: dict[str, str], tmp_bytes: int = 256 << 
         arguments += ["--ro-bind", str(path), str(path)]
     minidl = REPO / "minidl"
     arguments += ["--ro-bind", str(minidl), str(minidl)]
-    arguments += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
     workdir = Path(os.path.realpath(workdir))
     arguments += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir), "--clearenv"]
     for key, value in env.items():
