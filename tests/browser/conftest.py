@@ -1,9 +1,14 @@
 """Fixtures of the browser suite: a built copy of the book, a local web server, and Chromium.
 
-The book is copied (sources only, modification times kept so Sphinx and the execution cache see
-unchanged pages as unchanged) into ``_build/browser-test/src`` together with a test-only page,
-``fixture_sliders.md``, whose slider values are known, and built with the same flags as
-``make book``. Chromium is Debian's (``make test`` installs it); Playwright drives it through
+The book is copied (sources only, modification times kept so Sphinx sees unchanged pages as
+unchanged) into ``_build/browser-test/src`` together with a test-only page, ``fixture_sliders.md``,
+whose slider values are known, and built with the same flags as ``make book``. The copy executes
+its pages with ``execute_notebooks: force`` instead of the book's jupyter-cache: a fresh build
+executes every page either way, Sphinx's own environment still skips unchanged pages on a rerun,
+and the cache's SQLite database once failed a CI build mid-way (``Could not refresh instance
+NbCacheRecord``, a record gone right after its commit) on a file system we cannot inspect.
+
+Chromium is Debian's (``make test`` installs it); Playwright drives it through
 ``executable_path``, never through ``playwright install``.
 """
 
@@ -29,7 +34,7 @@ WORK = REPO / "_build" / "browser-test"
 SOURCE = WORK / "src"
 HTML = SOURCE / "_build" / "html"
 SCREENSHOTS = WORK / "screenshots"
-BOOK_SOURCES = ("_config.yml", "_ext", "book")
+BOOK_SOURCES = ("_ext", "book")
 FIXTURE_PAGE = "book/browser-fixture-sliders"
 BUILD_FLAGS = ("--warningiserror", "--nitpick", "--keep-going")  # as in the Makefile's `book`
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,16 +79,22 @@ def _sync_sources() -> None:
             shutil.copytree(origin, copy, ignore=shutil.ignore_patterns("__pycache__", ".*"))
         else:
             shutil.copy2(origin, copy)
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "force"
+    _write_if_changed(SOURCE / "_config.yml", yaml.safe_dump(config, sort_keys=False))
     fixture = Path(__file__).with_name("fixture_sliders.md")
     shutil.copy2(fixture, SOURCE / f"{FIXTURE_PAGE}.md")
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
     toc.setdefault("parts", []).append(
         {"caption": "Browser-test fixtures", "chapters": [{"file": FIXTURE_PAGE}]}
     )
-    text = yaml.safe_dump(toc, sort_keys=False)
-    toc_copy = SOURCE / "_toc.yml"
-    if not toc_copy.is_file() or toc_copy.read_text() != text:
-        toc_copy.write_text(text)
+    _write_if_changed(SOURCE / "_toc.yml", yaml.safe_dump(toc, sort_keys=False))
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write ``text`` unless ``path`` holds it (a new mtime would make Sphinx reread the book)."""
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
 
 
 @pytest.fixture(scope="session")
