@@ -8,9 +8,9 @@ A slider figure is a function ``draw(**values) -> Figure`` evaluated on the grid
 
 and :func:`slider_figure` shows it in one of two ways:
 
-* **live** (a Jupyter kernel): one ``ipywidgets.SelectionSlider`` per name; moving one shows the
-  figure in an ``ipywidgets.Image``; frames are cached and the ones not yet seen are rendered
-  while the kernel is idle, so a move usually costs a dictionary lookup;
+* **live** (a Jupyter kernel): one ``ipywidgets.SelectionSlider`` per name over an
+  ``ipywidgets.Image``; every frame of :math:`\\mathcal{V}` is rendered once when the figure is
+  made, as for the book, so moving a slider swaps in a ready PNG and never waits for matplotlib;
 * **static** (the book's build, no kernel behind the page): every frame of :math:`\\mathcal{V}`
   is rendered once to a PNG data URI and written into self-contained HTML with a native
   ``<input type="range">``, a ``<label>`` and an ``<output>`` per slider, and a few lines of
@@ -26,7 +26,6 @@ finite value lists so that the static rendering can enumerate every frame.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import html
 import io
@@ -210,8 +209,11 @@ class SliderSpec:
         )
         return f"{self.alt} ({setting})"
 
-    def render_png(self, values: Mapping[str, Any], *, dpi: float | None = None) -> bytes:
-        """Draw one frame, encode it as PNG and close the figure."""
+    def render_png(
+        self, values: Mapping[str, Any], *, dpi: float | None = None, compress_level: int = 6
+    ) -> bytes:
+        """Draw one frame, encode it as PNG (zlib level ``compress_level``) and close the
+        figure."""
         fig = self.draw(**values)
         if not isinstance(fig, Figure):
             raise ValueError(
@@ -220,7 +222,9 @@ class SliderSpec:
             )
         try:
             buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=dpi)
+            fig.savefig(
+                buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": compress_level}
+            )
         finally:
             plt.close(fig)
         return buffer.getvalue()
@@ -301,24 +305,26 @@ _SWITCH_FRAME_JS = """(function () {
 
 
 class LiveSliders:
-    """ipywidgets sliders over an image of the figure; each move shows a cached or fresh frame.
+    """ipywidgets sliders over an image of the figure; a move shows a frame rendered in advance.
 
     ``sliders`` maps each name to its ``SelectionSlider``; ``image`` is the ``ipywidgets.Image``
     holding the current frame; ``redraw`` is the observer every slider calls on change.
 
-    Drawing a matplotlib figure takes 0.1-0.3 s, too slow for a slider that should follow the
-    hand. So once shown, the remaining frames are rendered while the kernel is idle, nearest to
-    the starting position first, one per turn of the kernel's event loop: slider events are
-    served between two frames, and no figure stays open across a cell boundary (where the inline
-    backend would display it). Without a running event loop (plain Python), frames are drawn on
-    demand only.
+    Drawing a matplotlib figure takes 0.05-0.5 s, too slow for a slider that should follow the
+    hand: a reader dragging across ten positions a second would fall seconds behind. So every
+    frame is rendered when the sliders are made (what the book's build does too, so a page's
+    frames are known to be affordable), and a move costs a dictionary lookup. The frames are
+    encoded with light PNG compression: they only travel from the kernel to the browser.
     """
 
     def __init__(self, spec: SliderSpec) -> None:
         import ipywidgets
 
         self.spec = spec
-        self._cache: dict[tuple[int, ...], bytes] = {}
+        self._frames = {
+            self._key(values): spec.render_png(values, compress_level=1)
+            for values in spec.combinations()
+        }
         self.sliders = {
             name: ipywidgets.SelectionSlider(
                 options=[(spec.value_label(name, v), v) for v in seq],
@@ -334,7 +340,6 @@ class LiveSliders:
         for slider in self.sliders.values():
             slider.observe(self.redraw, names="value")
         self.widget = ipywidgets.VBox([*self.sliders.values(), self.image])
-        self._prerender_when_idle()
 
     def values(self) -> dict[str, Any]:
         return {name: slider.value for name, slider in self.sliders.items()}
@@ -342,42 +347,11 @@ class LiveSliders:
     def _key(self, values: Mapping[str, Any]) -> tuple[int, ...]:
         return tuple(seq.index(values[name]) for name, seq in self.spec.values.items())
 
-    def _frame(self, values: Mapping[str, Any]) -> bytes:
-        key = self._key(values)
-        if key not in self._cache:
-            self._cache[key] = self.spec.render_png(values)
-        return self._cache[key]
-
     def redraw(self, change: Mapping[str, Any] | None = None) -> None:
         """Show the frame of the sliders' current values (the ``observe`` callback)."""
         values = self.values()
-        self.image.value = self._frame(values)
+        self.image.value = self._frames[self._key(values)]
         self.image.tooltip = self.spec.alt_text(values)
-
-    def cached_frames(self) -> int:
-        return len(self._cache)
-
-    def _prerender_when_idle(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        start = self._key(self.spec.initial)
-        pending = sorted(
-            self.spec.combinations(),
-            key=lambda values: sum(
-                abs(i - j) for i, j in zip(self._key(values), start, strict=True)
-            ),
-        )
-
-        def render_next() -> None:
-            while pending and self._key(pending[0]) in self._cache:
-                pending.pop(0)
-            if pending:
-                self._frame(pending.pop(0))
-                loop.call_soon(render_next)
-
-        loop.call_soon(render_next)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
