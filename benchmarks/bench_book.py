@@ -5,10 +5,13 @@ folder, so the repository's own ``_build`` (and its execution cache) is left alo
 built with the flags of ``make book``.
 
 - *cold*: no ``_build`` at all: every page is executed and rendered (target: <= 5 min);
-- *touch*: one page's modification time changes: Sphinx re-reads it, the execution cache
-  (``execute_notebooks: cache``) still holds its outputs, nothing is executed (target: <= 30 s).
+- *prose*: a sentence is added to a chapter page: Sphinx re-reads it, the execution cache
+  (``execute_notebooks: cache``, keyed on the code cells) still holds its outputs, nothing is
+  executed (target: <= 30 s);
+- *code*: a line is added to the page's first code cell: the page is executed again, and only
+  that page (target: <= 30 s plus what the page's own code takes; printed for information).
 
-Run: ``.venv/bin/python benchmarks/bench_book.py [--page book/ch01-backprop/index.md]``.
+Run: ``.venv/bin/python benchmarks/bench_book.py [--page book/ch02-gradient-descent/rates.md]``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("_config.yml", "_toc.yml", "_ext", "book")
 FLAGS = ("--warningiserror", "--nitpick", "--keep-going")
-TARGETS = {"cold": 300.0, "touch": 30.0}
+TARGETS = {"cold": 300.0, "prose": 30.0}
 
 
 def build(root: Path) -> float:
@@ -39,9 +42,24 @@ def build(root: Path) -> float:
     return seconds
 
 
+def add_prose(page: Path) -> None:
+    page.write_text(page.read_text() + "\nA sentence added to time a rebuild.\n")
+
+
+def add_code(page: Path) -> None:
+    """Add a comment line at the end of the page's first code cell."""
+    lines = page.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("```{code-cell}"))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("```"))
+    lines.insert(end, "# a line added to time a rebuild\n")
+    page.write_text("".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--page", default="book/intro.md", help="the page to touch")
+    parser.add_argument(
+        "--page", default="book/ch02-gradient-descent/rates.md", help="the page to edit"
+    )
     page = parser.parse_args().page
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -52,13 +70,19 @@ def main() -> None:
             else:
                 shutil.copy2(origin, root / name)
         times = {"cold": build(root)}
-        (root / page).touch()
-        times["touch"] = build(root)
+        add_prose(root / page)
+        times["prose"] = build(root)
+        add_code(root / page)
+        times["code"] = build(root)
     pages = len(list((REPO / "book").rglob("*.md")))
     for name, seconds in times.items():
-        verdict = "ok" if seconds <= TARGETS[name] else "SLOWER THAN TARGET"
-        print(f"{name:<6} build: {seconds:6.1f} s  (target <= {TARGETS[name]:.0f} s, {verdict})")
-    print(f"{pages} pages; touched {page}")
+        if name in TARGETS:
+            verdict = "ok" if seconds <= TARGETS[name] else "SLOWER THAN TARGET"
+            target = f"target <= {TARGETS[name]:.0f} s, {verdict}"
+        else:
+            target = "re-executes the page"
+        print(f"{name:<6} build: {seconds:6.1f} s  ({target})")
+    print(f"{pages} pages; edited {page}")
 
 
 if __name__ == "__main__":
