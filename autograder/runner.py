@@ -13,7 +13,12 @@ implementations), so that grading a notebook costs only its own cells.
 Limits: a cell running longer than ``Limits.cell_timeout`` is interrupted and the notebook goes
 on with the next cell; a notebook running longer than ``Limits.total_timeout`` has its kernel
 killed; so is a kernel whose outputs exceed ``Limits.output_mb`` in all (the outputs past the
-limit are dropped as they arrive). Cells that never ran get an error output saying why, so
+limit are dropped as they arrive). Inside the kernel, ``sys.stdout`` and ``sys.stderr`` stop
+the writer once it has printed past that limit, and IPython no longer keeps what cells print
+(:data:`OUTPUT_CAP`): before, a print loop on a busy machine could fill the memory limit before
+its output reached the grader, and whether a print bomb died of "too much output" or "out of
+memory" depended on the load.
+Cells that never ran get an error output saying why, so
 nbgrader (which passes any test cell without an error output) cannot count them as passed.
 
 With a :class:`~autograder.checks.CheckServer` (``checks``), the kernel's test cells report
@@ -55,6 +60,33 @@ KERNEL_ENV = {
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
 }
 KERNEL_ARGUMENTS = ["--HistoryManager.enabled=False"]
+
+# Run first in every kernel, in this order. IPython keeps every string a cell prints in its
+# history (``InteractiveShell._tee``, even with the history disabled), so a print loop grows the
+# kernel's memory as fast as it prints, and it can fill the memory limit before its output
+# reaches the grader. The tee goes; then, past ``limit`` characters printed in all, a write to
+# stdout or stderr flushes what it holds (so the grader sees the output pass its own limit and
+# kills the kernel) and waits to be killed: memory stays bounded by the limit plus one write.
+# (Two executions: the tee restores the streams' ``write`` at the end of the cell it wraps.)
+OUTPUT_CAP = (
+    'get_ipython()._tee = lambda channel, _null=__import__("contextlib").nullcontext: _null()',
+    """
+def _autograder_cap_output(limit):
+    import sys, threading
+    printed, stopped = [0], threading.Event()
+    for stream in (sys.stdout, sys.stderr):
+        def capped_write(text, *args, _write=stream.write, _stream=stream, **kwargs):
+            printed[0] += len(text) if isinstance(text, str) else 0
+            written = _write(text, *args, **kwargs)
+            if printed[0] > limit:
+                _stream.flush()
+                stopped.wait()
+            return written
+        stream.write = capped_write
+_autograder_cap_output({limit})
+del _autograder_cap_output
+""",
+)
 
 # Kernels are launched from this one long-lived thread: bwrap's --die-with-parent fires when the
 # *thread* that started it ends, and the pool's threads end as soon as their kernel is ready.
@@ -177,9 +209,10 @@ def start_kernel(workdir: Path, setup_code: str, limits: Limits) -> Kernel:
     try:
         client.start_channels()
         client.wait_for_ready(timeout=limits.startup_timeout)
-        if setup_code:
+        no_tee, cap = OUTPUT_CAP
+        for code in (no_tee, cap.format(limit=int(limits.output_mb * (1 << 20))), setup_code):
             reply = client.execute_interactive(
-                setup_code, store_history=False, timeout=limits.startup_timeout, output_hook=_quiet
+                code, store_history=False, timeout=limits.startup_timeout, output_hook=_quiet
             )
             if reply["content"]["status"] != "ok":
                 content = reply["content"]
