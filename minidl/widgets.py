@@ -190,6 +190,14 @@ class SliderSpec:
             for combo in itertools.product(*self.values.values())
         ]
 
+    def frame_index(self, values: Mapping[str, Any]) -> int:
+        """Where ``values`` stands in :meth:`combinations` (what the static page's script
+        computes from the range inputs' positions too)."""
+        index = 0
+        for name, seq in self.values.items():
+            index = index * len(seq) + seq.index(values[name])
+        return index
+
     def value_label(self, name: str, value: Any) -> str:
         """The value as the slider shows it, e.g. ``0.10`` for ``formats={"lr": ".2f"}``."""
         spec = self.formats.get(name)
@@ -245,15 +253,9 @@ class StaticSliders:
             uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
             self.frames.append((values, uri, spec.alt_text(values)))
 
-    def frame_index(self, values: Mapping[str, Any]) -> int:
-        index = 0
-        for name, seq in self.spec.values.items():
-            index = index * len(seq) + seq.index(values[name])
-        return index
-
     def _repr_html_(self) -> str:
         spec = self.spec
-        start = self.frames[self.frame_index(spec.initial)]
+        start = self.frames[spec.frame_index(spec.initial)]
         controls = []
         for name, seq in spec.values.items():
             position = seq.index(spec.initial[name])
@@ -321,10 +323,7 @@ class LiveSliders:
         import ipywidgets
 
         self.spec = spec
-        self._frames = {
-            self._key(values): spec.render_png(values, compress_level=1)
-            for values in spec.combinations()
-        }
+        self._frames = [spec.render_png(v, compress_level=1) for v in spec.combinations()]
         self.sliders = {
             name: ipywidgets.SelectionSlider(
                 options=[(spec.value_label(name, v), v) for v in seq],
@@ -344,13 +343,10 @@ class LiveSliders:
     def values(self) -> dict[str, Any]:
         return {name: slider.value for name, slider in self.sliders.items()}
 
-    def _key(self, values: Mapping[str, Any]) -> tuple[int, ...]:
-        return tuple(seq.index(values[name]) for name, seq in self.spec.values.items())
-
     def redraw(self, change: Mapping[str, Any] | None = None) -> None:
         """Show the frame of the sliders' current values (the ``observe`` callback)."""
         values = self.values()
-        self.image.value = self._frames[self._key(values)]
+        self.image.value = self._frames[self.spec.frame_index(values)]
         self.image.tooltip = self.spec.alt_text(values)
 
     def _ipython_display_(self) -> None:

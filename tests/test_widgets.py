@@ -95,7 +95,7 @@ def test_static_html_has_a_labelled_range_and_output_per_slider(static) -> None:
     assert re.findall(r"<label>([^<]*) <input", html) == ["learning rate", "activation"]
     assert re.findall(r"<output>([^<]*)</output>", html) == ["0.10", "relu"]
     img = next(attrs for tag, attrs in tags if tag == "img")
-    _, uri, alt = view.frames[view.frame_index({"lr": 0.1, "activation": "relu"})]
+    _, uri, alt = view.frames[view.spec.frame_index({"lr": 0.1, "activation": "relu"})]
     assert (
         (img["src"], img["alt"])
         == (uri, alt)
