@@ -15,11 +15,11 @@ on with the next cell; a notebook running longer than ``Limits.total_timeout`` h
 killed; so is a kernel whose outputs exceed ``Limits.output_mb`` in all (the outputs past the
 limit are dropped as they arrive). Inside the kernel, ``sys.stdout`` and ``sys.stderr`` stop
 the writer once it has printed past that limit, and IPython no longer keeps what cells print
-(:data:`OUTPUT_CAP`): before, a print loop on a busy machine could fill the memory limit before
-its output reached the grader, and whether a print bomb died of "too much output" or "out of
-memory" depended on the load.
-Cells that never ran get an error output saying why, so
-nbgrader (which passes any test cell without an error output) cannot count them as passed.
+(:data:`NO_OUTPUT_HISTORY`, :data:`OUTPUT_CAP`): before, a print loop on a busy machine could
+fill the memory limit before its output reached the grader, and whether a print bomb died of
+"too much output" or "out of memory" depended on the load. Cells that never ran get an error
+output saying why, so nbgrader (which passes any test cell without an error output) cannot count
+them as passed.
 
 With a :class:`~autograder.checks.CheckServer` (``checks``), the kernel's test cells report
 their checks to the grader, which judges them in its own process (:mod:`autograder.checks`).
@@ -68,9 +68,10 @@ KERNEL_ARGUMENTS = ["--HistoryManager.enabled=False"]
 # stdout or stderr flushes what it holds (so the grader sees the output pass its own limit and
 # kills the kernel) and waits to be killed: memory stays bounded by the limit plus one write.
 # (Two executions: the tee restores the streams' ``write`` at the end of the cell it wraps.)
-OUTPUT_CAP = (
-    'get_ipython()._tee = lambda channel, _null=__import__("contextlib").nullcontext: _null()',
-    """
+NO_OUTPUT_HISTORY = (
+    'get_ipython()._tee = lambda channel, _null=__import__("contextlib").nullcontext: _null()'
+)
+OUTPUT_CAP = """
 def _autograder_cap_output(limit):
     import sys, threading
     printed, stopped = [0], threading.Event()
@@ -85,8 +86,7 @@ def _autograder_cap_output(limit):
         stream.write = capped_write
 _autograder_cap_output({limit})
 del _autograder_cap_output
-""",
-)
+"""
 
 # Kernels are launched from this one long-lived thread: bwrap's --die-with-parent fires when the
 # *thread* that started it ends, and the pool's threads end as soon as their kernel is ready.
@@ -209,8 +209,8 @@ def start_kernel(workdir: Path, setup_code: str, limits: Limits) -> Kernel:
     try:
         client.start_channels()
         client.wait_for_ready(timeout=limits.startup_timeout)
-        no_tee, cap = OUTPUT_CAP
-        for code in (no_tee, cap.format(limit=int(limits.output_mb * (1 << 20))), setup_code):
+        cap = OUTPUT_CAP.format(limit=int(limits.output_mb * (1 << 20)))
+        for code in (NO_OUTPUT_HISTORY, cap, setup_code):
             reply = client.execute_interactive(
                 code, store_history=False, timeout=limits.startup_timeout, output_hook=_quiet
             )
