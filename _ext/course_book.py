@@ -1,7 +1,7 @@
 """Sphinx extension for the course book: static sliders and a notebook download on every page.
 
 1. Sets ``MINIDL_BOOK_BUILD=1`` in the build's environment, which the kernels that execute the
-   pages inherit, so that :func:`minidl.widgets.slider_figure` renders self-contained HTML rather
+   pages inherit, so that :func:`course.widgets.slider_figure` renders self-contained HTML rather
    than ipywidgets (whose page-side manager would be fetched from a CDN).
 2. Offers every page as an ``.ipynb`` in the theme's download menu: the executed notebook from
    ``_build/jupyter_execute`` for pages with code, a jupytext conversion for plain Markdown
@@ -24,7 +24,7 @@ from typing import Any
 import jupytext
 from sphinx.application import Sphinx
 
-BOOK_BUILD_ENV = "MINIDL_BOOK_BUILD"  # read by minidl.widgets.book_build()
+BOOK_BUILD_ENV = "MINIDL_BOOK_BUILD"  # read by course.widgets.book_build()
 BLAS_THREADS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 

@@ -37,25 +37,22 @@ import copy
 import json
 import os
 import socket
-import struct
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from IPython.core.inputtransformer2 import TransformerManager
 from nbformat import NotebookNode
 
+from autograder.kernel.protocol import REFERENCE_MIME, decode_values, read_report
 from autograder.notebooks import is_answer, is_demo
-from minidl.grading import _MAGIC, REFERENCE_MIME, Described, check_message
+from course.checks import Described, check_message
 
 CHECKS = {"check_array", "check_scalar"}
 REPORT = "__autograder_check__"
 RECORD = "__autograder_record__"
-SETUP_SANDBOX = f"from minidl.grading import report_check as {REPORT}\n"
-SETUP_REFERENCE = f"from minidl.grading import record_check as {RECORD}\n"
-MAX_HEADER = 1 << 20
-MAX_DATA = 256 << 20
+SETUP_SANDBOX = f"from autograder.kernel.protocol import report_check as {REPORT}\n"
+SETUP_REFERENCE = f"from autograder.kernel.protocol import record_check as {RECORD}\n"
 
 
 @dataclass(frozen=True)
@@ -363,28 +360,6 @@ def _headers(node: ast.stmt) -> list[ast.AST]:
 # --- values across the sandbox's wall ---------------------------------------------------------
 
 
-def decode_values(described: list[dict], data: bytes) -> list[Any]:
-    """The values :func:`minidl.grading.encode_values` described; never unpickles anything."""
-    values = []
-    for item in described:
-        if item.get("none"):
-            values.append(None)
-        elif "array" in item:
-            shape = tuple(int(n) for n in item["array"])
-            offset, nbytes = int(item["offset"]), int(item["nbytes"])
-            if any(n < 0 for n in shape) or nbytes != 8 * int(np.prod(shape, dtype=np.int64)):
-                raise ValueError("malformed array")
-            if offset < 0 or offset + nbytes > len(data):
-                raise ValueError("array data out of range")
-            array = np.frombuffer(data, dtype=np.float64, count=nbytes // 8, offset=offset)
-            values.append(array.reshape(shape).copy())
-        else:
-            values.append(
-                Described(str(item.get("described", "a value"))[:200], scalar=bool(item["scalar"]))
-            )
-    return values
-
-
 @dataclass
 class Reference:
     """What a check must find: from the instructor's reference run."""
@@ -480,7 +455,7 @@ class CheckServer:
             with connection:
                 connection.settimeout(10)
                 try:
-                    message = self._judge(_read_request(connection))
+                    message = self._judge(read_report(connection))
                 except Exception as error:  # a malformed report fails the cell, nothing more
                     message = self._fail(f"the grader could not read a check's values ({error})")
                 try:
@@ -538,30 +513,6 @@ class CheckServer:
         with self._lock:
             cell.confirmed += 1
         return None
-
-
-def _read_request(connection: socket.socket) -> tuple[dict, bytes]:
-    head = _read_exactly(connection, 16)
-    if head[:4] != _MAGIC:
-        raise ValueError("not a check report")
-    header_length, data_length = struct.unpack("<IQ", head[4:])
-    if header_length > MAX_HEADER or data_length > MAX_DATA:
-        raise ValueError("the values are too large")
-    header = json.loads(_read_exactly(connection, header_length).decode())
-    if not isinstance(header, dict) or not isinstance(header.get("values"), list):
-        raise ValueError("malformed report")
-    return header, _read_exactly(connection, data_length)
-
-
-def _read_exactly(connection: socket.socket, n: int) -> bytes:
-    chunks, remaining = [], n
-    while remaining:
-        chunk = connection.recv(min(remaining, 1 << 20))
-        if not chunk:
-            raise ValueError("the report was cut short")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
 
 
 def verdict(

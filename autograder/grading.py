@@ -258,8 +258,8 @@ def _setup_code(blocked: list[str]) -> str:
     """What every kernel runs before a notebook: the imports all notebooks make, and the lock on
     the reference implementations."""
     return (
-        "import numpy\nimport minidl\nimport minidl.grading\n"
-        f"minidl.grading.block_references({blocked!r})\n"
+        "import numpy\nimport minidl\nimport autograder.kernel.lock\n"
+        f"autograder.kernel.lock.block_references({blocked!r})\n"
     )
 
 

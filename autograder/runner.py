@@ -48,7 +48,7 @@ from nbformat import NotebookNode
 
 from autograder import sandbox
 from autograder.checks import CellChecks, CheckServer, Plan, Reference
-from minidl.grading import CHECKS_SOCKET_ENV
+from autograder.kernel.protocol import SOCKET_ENV
 
 # One BLAS thread per kernel: the grader runs one kernel per core, and NumPy's default of one
 # thread per core in every kernel makes them fight over the cores (several times slower).
@@ -161,7 +161,7 @@ def start_kernel(workdir: Path, setup_code: str, limits: Limits) -> Kernel:
     workdir = Path(os.path.realpath(workdir))
     manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"))
     manager.connection_file = str(workdir / "connection.json")
-    env = {**KERNEL_ENV, CHECKS_SOCKET_ENV: str(workdir / "checks.sock")}
+    env = {**KERNEL_ENV, SOCKET_ENV: str(workdir / "checks.sock")}
     cgroups = None
     if limits.sandbox:
         reason = sandbox.problem()

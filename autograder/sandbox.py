@@ -8,10 +8,10 @@ A kernel is started as
   namespaces (``--unshare-all``: no network at all, not even the host's loopback; it sees only its
   own processes), drops every capability, and builds a file system of read-only binds of exactly
   what the kernel needs: ``/usr``, the Python installation, the virtual environment and the
-  repository's ``minidl/`` (nothing else of the repository: no ``solutions/``, no ``tests/``, no
-  submissions, no gradebook). The one writable host folder is the kernel's own scratch directory
-  (its working directory and home, which also holds the kernel's sockets); ``/tmp`` is a private
-  tmpfs. ``--die-with-parent`` kills it if the grader dies.
+  repository's code in :data:`MOUNTED_CODE` (nothing else of the repository: no ``solutions/``,
+  no ``tests/``, no submissions, no gradebook). The one writable host folder is the kernel's
+  own scratch directory (its working directory and home, which also holds the kernel's sockets);
+  ``/tmp`` is a private tmpfs. ``--die-with-parent`` kills it if the grader dies.
 - ``prlimit`` sets the rlimits: no core files, a maximum file size, a maximum number of open files.
 - cgroup v1: a ``memory`` cgroup caps its memory (page cache and tmpfs included: the scratch
   directory lives on ``/dev/shm`` when that is a tmpfs, so files count as memory) and a ``pids``
@@ -36,6 +36,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+# What of the repository a kernel sees: the framework, the course's student-facing code and the
+# grader's in-kernel side (autograder/kernel needs its package's __init__, which imports nothing).
+MOUNTED_CODE = ("minidl", "course", "autograder/__init__.py", "autograder/kernel")
 CONTROLLERS = ("memory", "pids")
 _counter = itertools.count()
 
@@ -102,8 +105,9 @@ def bwrap_arguments(workdir: Path, env: dict[str, str], tmp_bytes: int = 256 << 
             arguments += ["--ro-bind", str(path), str(path)]
     for path in _python_paths():
         arguments += ["--ro-bind", str(path), str(path)]
-    minidl = REPO / "minidl"
-    arguments += ["--ro-bind", str(minidl), str(minidl)]
+    for relative in MOUNTED_CODE:
+        path = REPO / relative
+        arguments += ["--ro-bind", str(path), str(path)]
     workdir = Path(os.path.realpath(workdir))
     arguments += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir), "--clearenv"]
     for key, value in env.items():

@@ -2,7 +2,7 @@
 ``nbgrader autograde``, in the same run, and compare.
 
 The class: ``--students`` submissions (default 50), the instructor's solution and the typical
-mistakes of tests/autograder_cases/hw1-backprop/ in turn. Every grader runs with one BLAS
+mistakes of tests/autograder/autograder_cases/hw1-backprop/ in turn. Every grader runs with one BLAS
 thread per kernel (``OMP_NUM_THREADS=1`` etc.), the setting the pipeline uses; with NumPy's
 default of one thread per core, two notebooks at once fight over the cores and everything is
 several times slower.
@@ -45,7 +45,7 @@ from autograder.splice import parse_cells, submission
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "hw1-backprop"
-CASES = REPO / "tests" / "autograder_cases" / "hw1-backprop"
+CASES = REPO / "tests" / "autograder" / "autograder_cases" / "hw1-backprop"
 
 
 def make_class(n: int, folder: Path, *, keep_demo: bool) -> Path:

@@ -1,4 +1,4 @@
-"""Time a slider redraw of :func:`minidl.widgets.slider_figure` on the book's kinds of figure.
+"""Time a slider redraw of :func:`course.widgets.slider_figure` on the book's kinds of figure.
 
 Two representative figures, drawn from scratch for every slider position as the chapters do:
 
@@ -30,9 +30,9 @@ matplotlib.use("Agg")
 import numpy as np
 from matplotlib.figure import Figure
 
+from course.plotting import COLORS, contour, new_figure, trajectory
+from course.widgets import BOOK_BUILD_ENV, slider_figure
 from minidl import data
-from minidl.plotting import COLORS, contour, new_figure, trajectory
-from minidl.widgets import BOOK_BUILD_ENV, slider_figure
 
 DEPTHS = list(range(2, 22, 2))
 RATES = [0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.18]

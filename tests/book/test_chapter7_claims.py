@@ -1,10 +1,10 @@
 """Chapter 7 (Regularization and generalization): every claim the book's pages make, asserted on
-the same experiment functions the pages call (minidl.experiments.regularization)."""
+the same experiment functions the pages call (course.experiments.ch07_regularization)."""
 
 import numpy as np
 import pytest
 
-from minidl.experiments import regularization as reg
+from course.experiments import ch07_regularization as reg
 
 pytestmark = pytest.mark.book
 

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 
-from minidl.widgets import BOOK_BUILD_ENV, MAX_FRAMES, LiveSliders, StaticSliders, slider_figure
+from course.widgets import BOOK_BUILD_ENV, MAX_FRAMES, LiveSliders, StaticSliders, slider_figure
 
 pytestmark = pytest.mark.widgets
 

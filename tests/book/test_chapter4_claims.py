@@ -1,11 +1,11 @@
 """Chapter 4 (Rprop and Quickprop): every claim the book's pages make, asserted on the same
-experiment functions the pages call (minidl.experiments.rprop_quickprop)."""
+experiment functions the pages call (course.experiments.ch04_rprop_quickprop)."""
 
 import numpy as np
 import pytest
 
+from course.experiments import ch04_rprop_quickprop as rq
 from minidl import optim
-from minidl.experiments import rprop_quickprop as rq
 from minidl.optim.rprop import VARIANTS
 
 pytestmark = pytest.mark.book

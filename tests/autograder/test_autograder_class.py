@@ -3,7 +3,7 @@
 The class: the instructor's solution, one submission that tampered with the test cells, one whose
 code loops forever, and an unreadable file. It is graded from a .zip, then re-graded (idempotent),
 then one student is re-graded from an nbgrader tree. (Every homework's solution, blank release and
-typical mistakes are graded in tests/test_homework_cases.py.)
+typical mistakes are graded in tests/autograder/test_homework_cases.py.)
 """
 
 from __future__ import annotations

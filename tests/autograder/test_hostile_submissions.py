@@ -8,7 +8,8 @@ outside the sandbox is read or written. The limits are small so that the whole f
 minutes.
 
 The README's table is rendered from this run; to regenerate it after changing an attack:
-``AUTOGRADER_WRITE_TABLE=1 .venv/bin/python -m pytest -q tests/test_hostile_submissions.py``.
+``AUTOGRADER_WRITE_TABLE=1 .venv/bin/python -m pytest -q
+tests/autograder/test_hostile_submissions.py``.
 """
 
 from __future__ import annotations
@@ -132,9 +133,9 @@ print(f"started {_children} processes")
 """
 
 PATCH_CHECKS = """
-import minidl.grading
+import course.checks
 _never = lambda *args, **kwargs: None
-minidl.grading.check_array = minidl.grading.check_scalar = _never
+course.checks.check_array = course.checks.check_scalar = _never
 check_array = check_scalar = _never
 """
 PATCH_NUMPY = """
@@ -144,10 +145,10 @@ numpy.allclose = lambda *args, **kwargs: True
 numpy.testing.assert_allclose = lambda *args, **kwargs: None
 """
 PATCH_FRAMEWORK = """
-import minidl.grading
-minidl.grading._difference = lambda *args, **kwargs: None
-minidl.grading.check_message = lambda *args, **kwargs: None
-minidl.grading.CheckFailed = type("CheckFailed", (Exception,), {})
+import course.checks
+course.checks._difference = lambda *args, **kwargs: None
+course.checks.check_message = lambda *args, **kwargs: None
+course.checks.CheckFailed = type("CheckFailed", (Exception,), {})
 """
 SILENCE_ERRORS = """
 get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)
@@ -158,8 +159,8 @@ __autograder_check__ = lambda *args, **kwargs: None
 # Forge the reports: send the test's own expected value as the answer wherever the test computed
 # it in the sandbox, which it does only for checks of the student's own objects.
 ECHO = """
-import minidl.grading
-_report = minidl.grading.report_check
+import autograder.kernel.protocol
+_report = autograder.kernel.protocol.report_check
 def __autograder_check__(site, name, received, *rest):
     return _report(site, name, rest[0] if rest else received, *rest)
 """
@@ -290,7 +291,7 @@ def attacks(paths: dict[str, Path], port: int) -> list[Attack]:
         ),
         Attack(
             "patch_framework",
-            "blank answers; `minidl.grading` internals and `CheckFailed` patched",
+            "blank answers; `course.checks` internals and `CheckFailed` patched",
             blank_with(PATCH_FRAMEWORK),
             ALL_TESTS,
             "not implemented yet",
@@ -627,7 +628,8 @@ def test_readme_table_is_this_run(graded):
         README.write_text(text[:start] + "\n" + table + "\n" + text[end:])
     assert text[start:end].strip() == table, (
         "autograder/README.md's table of attacks is out of date: run "
-        "AUTOGRADER_WRITE_TABLE=1 .venv/bin/python -m pytest -q tests/test_hostile_submissions.py"
+        "AUTOGRADER_WRITE_TABLE=1 .venv/bin/python -m pytest -q "
+        "tests/autograder/test_hostile_submissions.py"
     )
 
 

@@ -1,12 +1,12 @@
 """Chapter 8 (Tricks of the trade): every claim the book's pages make, asserted on the same
-experiment functions the pages call (minidl.experiments.tricks)."""
+experiment functions the pages call (course.experiments.ch08_tricks)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from minidl.experiments import tricks
+from course.experiments import ch08_tricks as tricks
 
 pytestmark = pytest.mark.book
 

@@ -1,8 +1,8 @@
 """Every homework, graded as one class through the command line: the instructor's solution gets
 full marks, the blank release gets zero, each correct solution written another way
-(``tests/autograder_cases/<assignment>/correct_*.cells``) gets full marks too, and each typical
-mistake (every other ``.cells`` file there) loses exactly the points of the tests it names, with
-the hint it names in the feedback."""
+(``tests/autograder/autograder_cases/<assignment>/correct_*.cells``) gets full marks too, and
+each typical mistake (every other ``.cells`` file there) loses exactly the points of the tests
+it names, with the hint it names in the feedback."""
 
 from __future__ import annotations
 

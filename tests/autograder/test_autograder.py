@@ -1,5 +1,6 @@
-"""The homework pipeline's parts: checks and the reference lock (minidl.grading), the release,
-restoring tampered submissions, and reading a class's submissions."""
+"""The homework pipeline's parts: checks (course.checks) and the reference lock
+(autograder.kernel.lock), the release, restoring tampered submissions, and reading a class's
+submissions."""
 
 from __future__ import annotations
 
@@ -30,11 +31,11 @@ from autograder.release import leaked_secrets, release, secret_lines
 from autograder.restore import restore
 from autograder.splice import solution_source, submission
 from autograder.submissions import collect
-from minidl.grading import CheckFailed, check_array, check_scalar
+from course.checks import CheckFailed, check_array, check_scalar
 
 pytestmark = pytest.mark.autograder
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "hw1-backprop"
 SOURCE = read_source(source_path(REPO / "solutions", ASSIGNMENT))
 RELEASE = nbformat.read(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
@@ -84,9 +85,9 @@ def test_block_references_locks_names_aliases_modules_and_reloads():
     """In a child process: the lock lasts for the rest of the process."""
     code = """
 import importlib, numpy as np, minidl, minidl.layers, minidl.losses
-from minidl import grading
+from autograder.kernel import lock
 from minidl.layers import Layer
-grading.block_references(["minidl.layers.Linear", "minidl.layers.sigmoid", "minidl.autodiff",
+lock.block_references(["minidl.layers.Linear", "minidl.layers.sigmoid", "minidl.autodiff",
                           "torch"])
 attempts = {
     "class": lambda: minidl.layers.Linear(2, 3, rng=np.random.default_rng(0)),
@@ -102,7 +103,7 @@ for name, attempt in attempts.items():
         assert "not available while grading" in str(error), (name, error)
     else:
         raise SystemExit(f"{name} was not blocked")
-assert grading.active() and Layer is minidl.layers.Layer
+assert lock.active() and Layer is minidl.layers.Layer
 assert minidl.layers.Tanh()(np.zeros(1)).shape == (1,)  # the rest of minidl still works
 print("locked")
 """
@@ -331,9 +332,7 @@ def test_solution_notebook_runs_end_to_end_and_trains_like_the_reference(tmp_pat
 
 
 def _source_with(answer: str, *tests: str) -> nbformat.NotebookNode:
-    cells = [
-        nbformat.v4.new_code_cell("import numpy as np\nfrom minidl.grading import check_array")
-    ]
+    cells = [nbformat.v4.new_code_cell("import numpy as np\nfrom course.checks import check_array")]
     cells[0]["id"] = "setup"
     cell = nbformat.v4.new_code_cell(answer)
     cell.metadata["nbgrader"] = {"grade_id": "f", "solution": True, "grade": False}
@@ -374,7 +373,7 @@ def test_check_server_judges_reports_in_order_and_a_skipped_check_fails(tmp_path
     import socket as sockets
 
     from autograder.checks import CheckServer, Reference, plan, verdict
-    from minidl.grading import CHECKS_SOCKET_ENV, report_check
+    from autograder.kernel.protocol import SOCKET_ENV, report_check
 
     source = _source_with(
         "def f(x):\n    return 2 * x",
@@ -395,8 +394,8 @@ def test_check_server_judges_reports_in_order_and_a_skipped_check_fails(tmp_path
     }
     path = tmp_path / "c.sock"
     server = CheckServer(str(path), plan(source), references)
-    old = os.environ.get(CHECKS_SOCKET_ENV)
-    os.environ[CHECKS_SOCKET_ENV] = str(path)
+    old = os.environ.get(SOCKET_ENV)
+    os.environ[SOCKET_ENV] = str(path)
     try:
         server.begin_cell("t0")
         with pytest.raises(CheckFailed, match=r"expected 2, got 1 .*Hint: halved"):
@@ -421,6 +420,6 @@ def test_check_server_judges_reports_in_order_and_a_skipped_check_fails(tmp_path
     finally:
         server.close()
         if old is None:
-            os.environ.pop(CHECKS_SOCKET_ENV, None)
+            os.environ.pop(SOCKET_ENV, None)
         else:
-            os.environ[CHECKS_SOCKET_ENV] = old
+            os.environ[SOCKET_ENV] = old

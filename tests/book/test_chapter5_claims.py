@@ -1,11 +1,11 @@
 """Chapter 5 (Momentum and Nesterov): every claim the book's pages make, asserted on the same
-experiment functions the pages call (minidl.experiments.momentum)."""
+experiment functions the pages call (course.experiments.ch05_momentum)."""
 
 import numpy as np
 import pytest
 
+from course.experiments import ch05_momentum as mom
 from minidl import data, optim
-from minidl.experiments import momentum as mom
 from minidl.optim.sgd import MomentumState
 
 pytestmark = pytest.mark.book

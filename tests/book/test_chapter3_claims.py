@@ -1,11 +1,11 @@
 """Chapter 3 (Second-order methods): every claim the book's pages make, asserted on the same
-experiment functions the pages call (minidl.experiments.second_order)."""
+experiment functions the pages call (course.experiments.ch03_second_order)."""
 
 import numpy as np
 import pytest
 
+from course.experiments import ch03_second_order as so
 from minidl import data, optim
-from minidl.experiments import second_order as so
 
 pytestmark = pytest.mark.book
 

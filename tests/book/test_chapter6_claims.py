@@ -1,11 +1,11 @@
 """Chapter 6 (Adaptive learning rates): every claim the book's pages make, asserted on the same
-experiment functions the pages call (minidl.experiments.adaptive)."""
+experiment functions the pages call (course.experiments.ch06_adaptive)."""
 
 import numpy as np
 import pytest
 
+from course.experiments import ch06_adaptive as adaptive
 from minidl import data, optim
-from minidl.experiments import adaptive
 
 pytestmark = pytest.mark.book
 

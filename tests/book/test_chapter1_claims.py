@@ -1,12 +1,12 @@
 """Chapter 1 (Backpropagation): every claim the book's pages make, asserted on the same
-experiment functions the pages call (minidl.experiments.backprop)."""
+experiment functions the pages call (course.experiments.ch01_backprop)."""
 
 import numpy as np
 import pytest
 
+from course.experiments import ch01_backprop as backprop
 from minidl import layers
 from minidl.autodiff import Tensor
-from minidl.experiments import backprop
 
 pytestmark = pytest.mark.book
 

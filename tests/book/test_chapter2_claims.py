@@ -1,10 +1,10 @@
 """Chapter 2 (Gradient descent and convergence): every claim the book's pages make, asserted on
-the same experiment functions the pages call (minidl.experiments.convergence)."""
+the same experiment functions the pages call (course.experiments.ch02_gradient_descent)."""
 
 import numpy as np
 import pytest
 
-from minidl.experiments import convergence
+from course.experiments import ch02_gradient_descent as convergence
 
 pytestmark = pytest.mark.book
 

@@ -1,8 +1,9 @@
 """Grade a class of one homework through the command line: the helpers every homework's tests share.
 
-A homework's typical mistakes live in ``tests/autograder_cases/<assignment>/*.cells`` (see
-:mod:`autograder.splice`); each file names the tests it must fail, and the hint each failure's
-message must contain, in lines ``# expect: <grade_id>[ = <hint>]``.
+A homework's typical mistakes live in
+``tests/autograder/autograder_cases/<assignment>/*.cells`` (see :mod:`autograder.splice`);
+each file names the tests it must fail, and the hint each failure's message must contain,
+in lines ``# expect: <grade_id>[ = <hint>]``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import nbformat
 from autograder.notebooks import grade_id, is_test, read_source, source_path
 from autograder.splice import parse_cells, submission
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CASES = Path(__file__).with_name("autograder_cases")
 EXPECT = re.compile(r"^# expect: (\S+)(?: = (.+))?$", re.MULTILINE)
 

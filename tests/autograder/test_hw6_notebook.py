@@ -1,7 +1,7 @@
 """Homework 6 (adaptive learning rates): the release is current and leaks nothing, and the
 solved notebook runs end to end, where the student's four rules train the digits MLP exactly as
 minidl's reference rules do. Grading of the solution, the blank release and every typical mistake
-is tests/test_homework_cases.py's job."""
+is tests/autograder/test_homework_cases.py's job."""
 
 from __future__ import annotations
 
