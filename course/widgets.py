@@ -310,20 +310,29 @@ class LiveSliders:
     """ipywidgets sliders over an image of the figure; a move shows a frame rendered in advance.
 
     ``sliders`` maps each name to its ``SelectionSlider``; ``image`` is the ``ipywidgets.Image``
-    holding the current frame; ``redraw`` is the observer every slider calls on change.
+    holding the current frame; ``caption`` is an ``ipywidgets.HTML`` live region holding the
+    frame's alt text; ``redraw`` is the observer every slider calls on change.
 
     Drawing a matplotlib figure takes 0.05-0.5 s, too slow for a slider that should follow the
     hand: a reader dragging across ten positions a second would fall seconds behind. So every
-    frame is rendered when the sliders are made (what the book's build does too, so a page's
-    frames are known to be affordable), and a move costs a dictionary lookup. The frames are
-    encoded with light PNG compression: they only travel from the kernel to the browser.
+    frame is rendered before the reader can move a slider, and a move costs a dictionary
+    lookup. The first frame is drawn when the sliders are made; displaying them sends it to the
+    front end at once and then renders the others while the cell is still running (slider moves
+    wait in the kernel's queue until then), so the figure appears after one frame's drawing,
+    not after all of them. Frames are encoded with light PNG compression: they only travel
+    from the kernel to the browser.
+
+    The alt text is not the image's ``tooltip``: in ipywidgets 8 a tooltip on an ``Image``
+    makes JupyterLab fail to create the view (its ``updateTooltip`` reads a ``description``
+    that ``ImageModel`` lacks, jupyter-widgets/ipywidgets#3921). It lives in a visually hidden
+    ``aria-live`` caption instead, which screen readers announce whenever a slider moves.
     """
 
     def __init__(self, spec: SliderSpec) -> None:
         import ipywidgets
 
         self.spec = spec
-        self._frames = [spec.render_png(v, compress_level=1) for v in spec.combinations()]
+        self._frames: list[bytes | None] = [None] * len(spec.combinations())
         self.sliders = {
             name: ipywidgets.SelectionSlider(
                 options=[(spec.value_label(name, v), v) for v in seq],
@@ -335,21 +344,52 @@ class LiveSliders:
             for name, seq in spec.values.items()
         }
         self.image = ipywidgets.Image(format="png")
+        self.caption = ipywidgets.HTML()
         self.redraw()
         for slider in self.sliders.values():
             slider.observe(self.redraw, names="value")
-        self.widget = ipywidgets.VBox([*self.sliders.values(), self.image])
+        self.widget = ipywidgets.VBox([*self.sliders.values(), self.image, self.caption])
 
     def values(self) -> dict[str, Any]:
         return {name: slider.value for name, slider in self.sliders.items()}
 
+    @property
+    def alt(self) -> str:
+        """The alt text of the frame shown."""
+        return self.spec.alt_text(self.values())
+
+    def frame(self, index: int) -> bytes:
+        """The PNG of frame ``index`` (row-major order), drawn the first time it is asked for."""
+        png = self._frames[index]
+        if png is None:
+            values = self.spec.combinations()[index]
+            png = self._frames[index] = self.spec.render_png(values, compress_level=1)
+        return png
+
+    def render_all(self) -> None:
+        """Draw every frame not drawn yet, so that no slider move waits for matplotlib."""
+        for index in range(len(self._frames)):
+            self.frame(index)
+
     def redraw(self, change: Mapping[str, Any] | None = None) -> None:
         """Show the frame of the sliders' current values (the ``observe`` callback)."""
         values = self.values()
-        self.image.value = self._frames[self.spec.frame_index(values)]
-        self.image.tooltip = self.spec.alt_text(values)
+        self.image.value = self.frame(self.spec.frame_index(values))
+        self.caption.value = (
+            f'<span aria-live="polite" style="{_VISUALLY_HIDDEN}">'
+            f"{html.escape(self.spec.alt_text(values))}</span>"
+        )
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
         display(self.widget)
+        self.render_all()
+
+
+# Hidden from sight, not from screen readers (the usual "sr-only" rule, inline: widget HTML
+# carries no style sheet).
+_VISUALLY_HIDDEN = (
+    "position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
+    "clip:rect(0,0,0,0);white-space:nowrap;border:0"
+)

@@ -128,7 +128,7 @@ def test_frames_beyond_the_cap_raise_before_drawing(static) -> None:
     assert draw.calls == []
 
 
-def test_live_mode_builds_sliders_whose_change_redraws(live) -> None:
+def test_live_mode_builds_sliders_whose_change_redraws(live, monkeypatch) -> None:
     import ipywidgets
 
     draw = Recorder()
@@ -147,19 +147,29 @@ def test_live_mode_builds_sliders_whose_change_redraws(live) -> None:
     assert lr.options == (("1.0e-02", 0.01), ("1.0e-01", 0.1))
     assert lr.label == "1.0e-02"
     every_frame = [{"depth": d, "lr": r} for d in (2, 4, 8) for r in (0.01, 0.1)]
-    assert draw.calls == every_frame, "every frame is drawn once, when the sliders are made"
+    assert draw.calls == every_frame[:1], "the first frame is drawn when the sliders are made"
     first = bytes(view.image.value)
     assert first.startswith(PNG_MAGIC)
+    assert view.image.tooltip in (None, ""), "a tooltip breaks the Image view in JupyterLab"
+    assert "Norms (depth L = 2, lr = 1.0e-02)" in view.caption.value
+    assert 'aria-live="polite"' in view.caption.value
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    view._ipython_display_()  # shows the widget first, then draws the other frames
+    assert shown == [view.widget]
+    assert draw.calls == every_frame, "every frame is drawn once, before a slider can move"
 
     depth.value = 8  # the registered observer shows the frame
     assert bytes(view.image.value) != first
-    assert view.image.tooltip == "Norms (depth L = 8, lr = 1.0e-02)"
+    assert view.alt == "Norms (depth L = 8, lr = 1.0e-02)"
+    assert "Norms (depth L = 8, lr = 1.0e-02)" in view.caption.value
     deep_slow = bytes(view.image.value)
 
     lr.value = 0.1
     view.redraw({"name": "value", "old": 0.01, "new": 0.1})  # called as ipywidgets would
     assert bytes(view.image.value) not in (first, deep_slow)
-    assert view.image.tooltip == "Norms (depth L = 8, lr = 1.0e-01)"
+    assert view.alt == "Norms (depth L = 8, lr = 1.0e-01)"
 
     depth.value = 2
     lr.value = 0.01
