@@ -80,6 +80,46 @@ def loss_curve(
     ax.set_ylabel(r"loss $L(w_t)$")
 
 
+def semilogy_floored(
+    ax: Axes, y: Sequence[float], *, floor: float, x: Sequence[float] | None = None, **style
+) -> None:
+    r"""``y`` against ``x`` (default: the index) on a log axis that starts at ``floor``.
+
+    An error that reaches exactly 0 (Newton on a quadratic, gradient descent at
+    :math:`\eta_{\mathrm{opt}}`) has no place on a log axis: dropped (NaN) it vanishes, clamped
+    to a tiny number it poses as a value. Here every value below ``floor`` is drawn *at* the
+    floor as a hollow downward triangle, and the panel says once what the triangles mean.
+    """
+    y = np.asarray(y, dtype=float)
+    x = np.arange(len(y)) if x is None else np.asarray(x, dtype=float)
+    below = y < floor
+    ax.semilogy(x, np.where(below, floor, y), **style)
+    if below.any():
+        color = ax.get_lines()[-1].get_color()
+        ax.plot(
+            x[below],
+            np.full(below.sum(), floor),
+            linestyle="none",
+            marker="v",
+            markersize=7,
+            markerfacecolor="none",
+            markeredgecolor=color,
+            clip_on=False,
+        )
+        if not getattr(ax, "_floor_noted", False):
+            ax.text(
+                0.99,
+                0.02,
+                f"\u25bd below {floor:.0e} (0 exactly, or nearly)",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize="small",
+            )
+            ax._floor_noted = True
+    ax.set_ylim(bottom=floor)
+
+
 def contour(
     ax: Axes,
     problem,

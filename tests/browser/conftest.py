@@ -208,3 +208,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         print(message)
         report.sections.append(("browser screenshot", message))
     return report
+
+
+# The JupyterLab server and its notebook tabs (test_lab_*.py).
+from lab import lab, open_notebook  # noqa: E402, F401
