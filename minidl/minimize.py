@@ -105,7 +105,7 @@ def minimize(
         return problem.value(x), problem.grad(x)
 
     state = rule.init(w)
-    path, evaluations, states = [w], [0], [state]
+    path, losses, evaluations, states = [w], [problem.value(w)], [0], [state]
     converged = diverged = False
     # An overflow is how a run diverges: it is reported by ``diverged``, not as a warning.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -116,7 +116,7 @@ def minimize(
             calls += 1
             extras: dict[str, Any] = {}
             if "loss" in rule.needs:
-                extras["loss"] = problem.value(w)
+                extras["loss"] = losses[-1]
             if "hess" in rule.needs:
                 extras["hess"] = problem.hessian(w)
             if "loss_fn" in rule.needs:
@@ -128,13 +128,12 @@ def minimize(
                 diverged = True
                 break
             path.append(w)
+            losses.append(problem.value(w))
             evaluations.append(calls)
             states.append(state)
         else:
             converged = until is not None and bool(until(w))
-        path = np.array(path)
-        losses = np.asarray(problem.value(path), dtype=np.float64).reshape(len(path))
-    arrays = path, losses, np.array(evaluations)
+    arrays = np.array(path), np.array(losses, dtype=np.float64), np.array(evaluations)
     for array in arrays:
         array.setflags(write=False)
     return Run(*arrays, states=tuple(states), converged=converged, diverged=diverged)
