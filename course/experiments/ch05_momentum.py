@@ -197,12 +197,13 @@ def measured_rate(rule: optim.Rule, problem: Quadratic, w0: ArrayLike, steps: in
     A spiralling error oscillates, so the rate compares the error's envelope, its largest norm
     over a window of ``steps // 8`` steps, at the end of the run and at its middle:
     :math:`\big(\max_{t \in W_T} \|e_t\| / \max_{t \in W_{T/2}} \|e_t\|\big)^{2/T}`.
-    Infinite if the run overflows.
+    Infinite if the run diverges or its error overflows.
     """
     result = minimize(rule, problem, w0, steps)
-    if result.diverged:
+    with np.errstate(over="ignore"):
+        errors = np.linalg.norm(result.path - problem.minimizer, axis=1)
+    if result.diverged or not np.all(np.isfinite(errors)):
         return np.inf
-    errors = np.linalg.norm(result.path - problem.minimizer, axis=1)
     half, window = steps // 2, max(steps // 8, 1)
     end, middle = errors[-window:].max(), errors[half - window + 1 : half + 1].max()
     return float((end / middle) ** (1.0 / (steps - half)))
