@@ -69,9 +69,9 @@ def regime(errors: np.ndarray) -> str:
 
 
 def one_d_quadratic(a: float, minimizer: float = 0.0) -> Quadratic:
-    r""":math:`L(w) = \tfrac12 a (w - w^*)^2` as a :class:`~minidl.data.Quadratic` (up to a
-    constant), :math:`\eta_{\mathrm{opt}} = 1/a`."""
-    return data.quadratic([a], b=[-a * minimizer])
+    r""":math:`L(w) = \tfrac12 a (w - w^*)^2` as a :class:`~minidl.data.Quadratic`, minimum 0,
+    :math:`\eta_{\mathrm{opt}} = 1/a`."""
+    return data.Quadratic([[a]], [-a * minimizer], 0.5 * a * minimizer**2)
 
 
 def three_regimes(

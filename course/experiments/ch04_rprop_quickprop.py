@@ -10,7 +10,9 @@ r"""Chapter 4 (Rprop and Quickprop): the experiments behind the chapter's claims
 - :func:`scaled`, :func:`scaling_experiment`: multiplying the loss by 1000 leaves Rprop's
   trajectory unchanged, bit for bit, and throws gradient descent off.
 - :func:`secant_vertex`, :func:`quickprop_on_parabola`: the secant step lands on the vertex of
-  a parabola; Quickprop reaches the minimum of a 1-D parabola in one secant step.
+  a parabola; Quickprop reaches the minimum of a 1-D parabola in one secant step
+  (``parabola(a, w*)`` is Chapter 2's
+  :func:`~course.experiments.ch02_gradient_descent.one_d_quadratic`).
 - :func:`gaussian_well`, :func:`quickprop_growth_sweep`: on the non-convex
   :math:`L(w) = 1 - e^{-w^2/2}` Quickprop's growth-limited jumps throw it into the flat tails
   once the growth limit :math:`\mu` is large.
@@ -28,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from course.experiments.ch02_gradient_descent import one_d_quadratic as parabola
 from minidl import data, optim
 from minidl.data.problems import Problem
 from minidl.data.problems import (
@@ -163,11 +166,6 @@ def secant_vertex(w_prev: float, g_prev: float, w: float, g: float) -> float:
     return w + g / (g_prev - g) * (w - w_prev)
 
 
-def parabola(curvature: float, minimizer: float) -> Problem:
-    r"""The 1-D parabola :math:`L(w) = \tfrac{a}{2} (w - w^*)^2`."""
-    return data.Quadratic([[curvature]], [-curvature * minimizer], 0.5 * curvature * minimizer**2)
-
-
 def quickprop_on_parabola(
     curvature: float = 4.0,
     minimizer: float = 0.7,
@@ -177,7 +175,8 @@ def quickprop_on_parabola(
     max_growth: float = 1.75,
     steps: int = 4,
 ) -> np.ndarray:
-    """Quickprop's iterates ``w_0, ..., w_steps`` on :func:`parabola` (a 1-D array)."""
+    """Quickprop's iterates ``w_0, ..., w_steps`` on ``parabola(curvature, minimizer)`` (a 1-D
+    array)."""
     rule = optim.quickprop(lr=lr, max_growth=max_growth)
     return trajectory(rule, parabola(curvature, minimizer), [w0], steps)[:, 0]
 
