@@ -225,14 +225,9 @@ def test_quickprop_jumps_to_the_vertex_of_a_parabola_after_one_gradient_step(
 ):
     """L = c/2 (w - w*)²: the first step is -ε g; once it lands on or past the minimum
     (εc ≥ 1, so no gradient term joins) the secant step goes exactly to w*."""
-    lr = rate_times_curvature / curvature
-    rule = quickprop(lr=lr)
-    w = np.array([w0])
-    state = rule.init(w)
-    for _ in range(2):
-        step, state = rule.update(curvature * (w - minimum), state, w)
-        w = w + step
-    np.testing.assert_allclose(w, [minimum], atol=1e-9 * (1 + abs(w0 - minimum)))
+    parabola = quadratic([curvature], b=[-curvature * minimum])
+    path = run(quickprop(lr=rate_times_curvature / curvature), parabola, [w0], 2)
+    np.testing.assert_allclose(path[-1], [minimum], atol=1e-9 * (1 + abs(w0 - minimum)))
 
 
 def test_quickprop_first_step_and_steps_after_a_zero_step_are_gradient_steps():
