@@ -9,11 +9,23 @@ Modules, each with one job:
 - :mod:`minidl.data`      the chapters' problems, a real dataset, splits, normalizers, batches
 - :mod:`minidl.gradcheck` central-difference gradient checking
 - :mod:`minidl.optim`     every optimizer of the course as a pure ``init``/``update`` rule
+- :mod:`minidl.minimize`  the loop that runs a rule on a problem and records the run
 - :mod:`minidl.train`     one training loop for batch, stochastic and mini-batch descent
 - :mod:`minidl.tuning`    grid search and random search over hyperparameters
 """
 
-from minidl import autodiff, data, gradcheck, init, layers, losses, optim, train, tuning
+from minidl import (
+    autodiff,
+    data,
+    gradcheck,
+    init,
+    layers,
+    losses,
+    minimize,
+    optim,
+    train,
+    tuning,
+)
 from minidl.parameter import Parameter
 
 __all__ = [
@@ -24,6 +36,7 @@ __all__ = [
     "init",
     "layers",
     "losses",
+    "minimize",
     "optim",
     "train",
     "tuning",

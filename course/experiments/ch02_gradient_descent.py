@@ -1,13 +1,14 @@
 r"""Chapter 2 (Gradient descent and convergence): the experiments behind the chapter's claims.
 
 - :func:`gd_path`: the iterates of plain gradient descent (:func:`minidl.optim.gradient_descent`)
-  on a :class:`minidl.data.Problem`.
+  on a :class:`minidl.data.Problem`, run by :func:`minidl.minimize.minimize`.
 - :func:`regime`, :func:`three_regimes`: on a 1-D quadratic :math:`\tfrac12 a w^2` the error
   :math:`e_t = w_t - w^*` obeys :math:`e_{t+1} = (1 - \eta a) e_t`: monotone for
   :math:`\eta < \eta_{\mathrm{opt}} = 1/a`, oscillating and convergent between
   :math:`\eta_{\mathrm{opt}}` and :math:`2\eta_{\mathrm{opt}}`, divergent beyond.
-- :func:`eigen_coordinates`: on a rotated quadratic each eigen-coordinate of the error follows
-  its own 1-D recursion with factor :math:`1 - \eta\lambda_i`.
+- :func:`eigen_coordinates`: on a :func:`~minidl.data.rotated_quadratic` each eigen-coordinate
+  of the error follows its own 1-D recursion with factor :math:`1 - \eta\lambda_i`.
+- :func:`steps_to_tolerance`: the steps a rule needs to shrink the error by a factor.
 - :func:`iterations_to_tolerance`, :func:`predicted_iterations`: at the best single rate the
   slowest contraction is :math:`(\kappa - 1)/(\kappa + 1)`, so the iteration count grows
   about linearly with the condition number :math:`\kappa`.
@@ -36,10 +37,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from minidl import data, layers, losses, optim
-from minidl.data import Problem, Quadratic
-from minidl.optim import schedules
+from minidl.data import Problem, Quadratic, rotated_quadratic
+from minidl.minimize import minimize
+from minidl.optim import Rule, schedules
 from minidl.train import History, train
 
 # ----- gradient descent on a problem -----------------------------------------------------------
@@ -47,20 +50,9 @@ from minidl.train import History, train
 
 def gd_path(problem: Problem, w0: np.ndarray, lr: float, steps: int) -> np.ndarray:
     r"""The iterates :math:`w_0, \ldots, w_T` of :math:`w_{t+1} = w_t - \eta \nabla L(w_t)`,
-    shape ``(steps + 1, d)``. Stops early (keeping the rows computed) when an iterate is no
-    longer finite."""
-    rule = optim.gradient_descent(lr)
-    w = np.array(w0, dtype=np.float64)
-    state = rule.init(w)
-    path = [w]
-    with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(steps):
-            step, state = rule.update(problem.grad(w), state, w)
-            w = w + step
-            if not np.all(np.isfinite(w)):
-                break
-            path.append(w)
-    return np.array(path)
+    shape ``(steps + 1, d)``, by :func:`minidl.minimize.minimize`: a run that diverges ends at
+    its last finite iterate."""
+    return minimize(optim.gradient_descent(lr), problem, w0, steps).path
 
 
 def regime(errors: np.ndarray) -> str:
@@ -77,9 +69,9 @@ def regime(errors: np.ndarray) -> str:
 
 
 def one_d_quadratic(a: float, minimizer: float = 0.0) -> Quadratic:
-    r""":math:`L(w) = \tfrac12 a (w - w^*)^2` as a :class:`~minidl.data.Quadratic` (up to a
-    constant), :math:`\eta_{\mathrm{opt}} = 1/a`."""
-    return data.quadratic([a], b=[-a * minimizer])
+    r""":math:`L(w) = \tfrac12 a (w - w^*)^2` as a :class:`~minidl.data.Quadratic`, minimum 0,
+    :math:`\eta_{\mathrm{opt}} = 1/a`."""
+    return data.Quadratic([[a]], [-a * minimizer], 0.5 * a * minimizer**2)
 
 
 def three_regimes(
@@ -105,9 +97,20 @@ def eigen_coordinates(problem: Quadratic, path: np.ndarray) -> np.ndarray:
 # ----- condition number ------------------------------------------------------------------------
 
 
-def rotated_quadratic(kappa: float, angle: float = np.pi / 6) -> Quadratic:
-    r"""The 2-D quadratic with eigenvalues :math:`1` and :math:`\kappa`, rotated by ``angle``."""
-    return data.quadratic([1.0, kappa], angle=angle)
+def steps_to_tolerance(
+    rule: Rule, problem: Problem, w0: ArrayLike, *, tol: float = 1e-6, max_steps: int = 100_000
+) -> int | None:
+    r"""The first :math:`t \le` ``max_steps`` with :math:`\|w_t - w^*\| \le \text{tol}\,
+    \|w_0 - w^*\|` in ``rule``'s run on ``problem`` from ``w0``; ``None`` if there is none."""
+    target = tol * np.linalg.norm(np.asarray(w0, dtype=np.float64) - problem.minimizer)
+    run = minimize(
+        rule,
+        problem,
+        w0,
+        max_steps,
+        until=lambda w: np.linalg.norm(w - problem.minimizer) <= target,
+    )
+    return run.steps if run.converged else None
 
 
 def iterations_to_tolerance(
@@ -118,21 +121,16 @@ def iterations_to_tolerance(
     angle: float = np.pi / 6,
     max_steps: int = 100_000,
 ) -> int:
-    r"""Steps of gradient descent at :math:`\eta = c\,\eta_{\mathrm{opt}}` until
-    :math:`\|w_t - w^*\| \le \text{tol}\,\|w_0 - w^*\|` on :func:`rotated_quadratic`, started
-    at :math:`w^* + q_1 + q_2` (equal error along both eigenvectors)."""
+    r""":func:`steps_to_tolerance` of gradient descent at :math:`\eta = c\,\eta_{\mathrm{opt}}`
+    on :func:`~minidl.data.rotated_quadratic`, started at :math:`w^* + q_1 + q_2` (equal error
+    along both eigenvectors)."""
     problem = rotated_quadratic(kappa, angle)
-    lr = multiple * problem.optimal_lr
-    rule = optim.gradient_descent(lr)
-    w = problem.minimizer + problem.eigenvectors.sum(axis=1)
-    state = rule.init(w)
-    start = np.linalg.norm(w - problem.minimizer)
-    for k in range(max_steps + 1):
-        if np.linalg.norm(w - problem.minimizer) <= tol * start:
-            return k
-        step, state = rule.update(problem.grad(w), state, w)
-        w = w + step
-    raise RuntimeError(f"iterations_to_tolerance: no convergence in {max_steps} steps")
+    w0 = problem.minimizer + problem.eigenvectors.sum(axis=1)
+    rule = optim.gradient_descent(multiple * problem.optimal_lr)
+    steps = steps_to_tolerance(rule, problem, w0, tol=tol, max_steps=max_steps)
+    if steps is None:
+        raise RuntimeError(f"iterations_to_tolerance: no convergence in {max_steps} steps")
+    return steps
 
 
 def predicted_iterations(kappa: float, tol: float = 1e-6) -> float:

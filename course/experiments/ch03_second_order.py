@@ -3,9 +3,9 @@ r"""Chapter 3 (Second-order methods): the experiments behind the chapter's claim
 - :func:`inverse_sqrt`, :func:`scaled_quadratic`: the change of variables
   :math:`v = A^{1/2} w` that turns a quadratic with Hessian :math:`A` into one with Hessian
   :math:`I`, so every direction has the same optimal rate.
-- :func:`run_rule`: drive any flat rule of :mod:`minidl.optim` on a :class:`~minidl.data.Problem`,
-  supplying the Hessian, the loss and a ``loss_fn`` when the rule needs them, and counting the
-  gradient evaluations.
+- :func:`run_rule`: drive any rule of :mod:`minidl.optim` on a :class:`~minidl.data.Problem`
+  (:func:`minidl.minimize.minimize`), supplying the Hessian, the loss and a ``loss_fn`` when the
+  rule needs them, and counting the gradient evaluations.
 - :func:`newton_one_step_errors`: Newton's method on random positive-definite quadratics.
 - :func:`newton_step_size_errors`: Newton with a step size :math:`\eta`; the error shrinks by
   :math:`|1 - \eta|` per step in every direction, so it diverges past :math:`\eta = 2`.
@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from minidl import data, layers, losses, optim
 from minidl.data.problems import Problem, Quadratic
+from minidl.minimize import Run, minimize
 from minidl.optim.base import Rule
 
 # ----- scaling the axes ------------------------------------------------------------------------
@@ -60,58 +61,16 @@ def scaled_quadratic(problem: Quadratic) -> tuple[Quadratic, np.ndarray]:
 
 def gradient_descent_path(problem: Problem, w0: np.ndarray, lr: float, steps: int) -> np.ndarray:
     r"""The iterates :math:`w_{t+1} = w_t - \eta \nabla L(w_t)`, shape ``(steps + 1, d)``."""
-    path = [np.asarray(w0, dtype=float)]
-    for _ in range(steps):
-        path.append(path[-1] - lr * problem.grad(path[-1]))
-    return np.array(path)
-
-
-# ----- running a flat rule on a problem --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Run:
-    """A rule's iterates on a problem: ``path`` (``(T + 1, d)``), ``losses`` (``(T + 1,)``) and
-    ``evaluations[t]``, the gradient evaluations spent to reach ``path[t]``."""
-
-    path: np.ndarray
-    losses: np.ndarray
-    evaluations: np.ndarray
+    return run_rule(optim.gradient_descent(lr), problem, w0, steps).path
 
 
 def run_rule(rule: Rule, problem: Problem, w0: np.ndarray, steps: int) -> Run:
-    """Apply ``rule`` ``steps`` times from ``w0``, giving it what its ``needs`` list asks for.
-
-    Each step costs one gradient evaluation, plus one per call of ``loss_fn`` (a line search's
-    trial points, Levenberg–Marquardt's trial steps). A non-finite point ends the run early.
-    """
-    w = np.asarray(w0, dtype=float)
-    calls = 0
-
-    def loss_fn(x: np.ndarray) -> tuple[float, np.ndarray]:
-        nonlocal calls
-        calls += 1
-        return problem.value(x), problem.grad(x)
-
-    state = rule.init(w)
-    path, values, evaluations = [w], [problem.value(w)], [0]
-    for _ in range(steps):
-        calls += 1
-        extras = {}
-        if "hess" in rule.needs:
-            extras["hess"] = problem.hessian(w)
-        if "loss" in rule.needs:
-            extras["loss"] = values[-1]
-        if "loss_fn" in rule.needs:
-            extras["loss_fn"] = loss_fn
-        step, state = rule.update(problem.grad(w), state, w, **extras)
-        w = w + step
-        if not np.all(np.isfinite(w)):
-            break
-        path.append(w)
-        values.append(problem.value(w))
-        evaluations.append(calls)
-    return Run(np.array(path), np.array(values), np.array(evaluations))
+    """``steps`` steps of ``rule`` from ``w0`` by :func:`minidl.minimize.minimize`, which gives
+    the rule what its ``needs`` list asks for (the exact Hessian, the loss, a ``loss_fn``) and
+    counts the gradient evaluations in ``Run.evaluations``: one per step, plus one per call of
+    ``loss_fn`` (a line search's trial points, Levenberg–Marquardt's trial steps). A non-finite
+    point ends the run early."""
+    return minimize(rule, problem, w0, steps)
 
 
 # ----- Newton on quadratics --------------------------------------------------------------------

@@ -1,14 +1,18 @@
 r"""Chapter 4 (Rprop and Quickprop): the experiments behind the chapter's claims.
 
 - :func:`trajectory`: the iterates :math:`w_0, \ldots, w_T` of any rule of :mod:`minidl.optim`
-  on a :class:`minidl.data.Problem`.
+  on a :class:`minidl.data.Problem`, run by :func:`minidl.minimize.minimize`.
 - :func:`badly_scaled_quadratic`, :func:`steps_to_reach`, :func:`gradient_descent_sweep`: Rprop
   against gradient descent at every single rate of a sweep on
   :math:`L(w) = \tfrac12 (w_1^2 + 1000\, w_2^2)`.
+- :func:`~minidl.data.rotated_quadratic` (``rq.rotated_quadratic(1000.0, angle=0.6)``): the same
+  valley turned, no longer along a coordinate axis.
 - :func:`scaled`, :func:`scaling_experiment`: multiplying the loss by 1000 leaves Rprop's
   trajectory unchanged, bit for bit, and throws gradient descent off.
 - :func:`secant_vertex`, :func:`quickprop_on_parabola`: the secant step lands on the vertex of
-  a parabola; Quickprop reaches the minimum of a 1-D parabola in one secant step.
+  a parabola; Quickprop reaches the minimum of a 1-D parabola in one secant step
+  (``parabola(a, w*)`` is Chapter 2's
+  :func:`~course.experiments.ch02_gradient_descent.one_d_quadratic`).
 - :func:`gaussian_well`, :func:`quickprop_growth_sweep`: on the non-convex
   :math:`L(w) = 1 - e^{-w^2/2}` Quickprop's growth-limited jumps throw it into the flat tails
   once the growth limit :math:`\mu` is large.
@@ -26,28 +30,21 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from course.experiments.ch02_gradient_descent import one_d_quadratic as parabola
 from minidl import data, optim
 from minidl.data.problems import Problem
+from minidl.data.problems import (
+    rotated_quadratic as rotated_quadratic,
+)  # the pages' rq.rotated_quadratic
+from minidl.minimize import minimize
 from minidl.optim.base import Rule
 
 
 def trajectory(rule: Rule, problem: Problem, w0: ArrayLike, steps: int) -> np.ndarray:
-    """The iterates ``w_0, ..., w_steps`` (shape ``(steps + 1, d)``) of ``rule`` on ``problem``.
-
-    The loss is passed to every update (iRprop+ needs it; the other rules ignore it). A point
-    that is no longer finite ends the run early: the rest of the array is ``nan``.
-    """
-    w = np.array(w0, dtype=np.float64)
-    path = np.full((steps + 1, *w.shape), np.nan)
-    path[0] = w
-    state = rule.init(w)
-    for t in range(1, steps + 1):
-        step, state = rule.update(problem.grad(w), state, w, loss=problem.value(w))
-        w = w + step
-        if not np.all(np.isfinite(w)):
-            break
-        path[t] = w
-    return path
+    """The iterates ``w_0, ..., w_steps`` (shape ``(steps + 1, d)``) of ``rule`` on ``problem``,
+    by :func:`minidl.minimize.minimize` (which passes the loss to iRprop+). A run that diverges
+    ends at its last finite iterate."""
+    return minimize(rule, problem, w0, steps).path
 
 
 # ----- a badly scaled quadratic ---------------------------------------------------------------
@@ -63,12 +60,6 @@ def badly_scaled_quadratic(scale: float = 1000.0) -> data.Quadratic:
     r""":math:`L(w) = \tfrac12 (w_1^2 + s\, w_2^2)`: curvature 1 along :math:`w_1`, ``scale``
     along :math:`w_2`, axes aligned with the coordinates; condition number :math:`\kappa = s`."""
     return data.quadratic([1.0, scale])
-
-
-def rotated_quadratic(scale: float = 1000.0, angle: float = 0.6) -> data.Quadratic:
-    """:func:`badly_scaled_quadratic` turned by ``angle`` radians: the same valley, no longer
-    along a coordinate axis."""
-    return data.quadratic([1.0, scale], angle=angle)
 
 
 def steps_to_reach(problem: Problem, path: np.ndarray, tol: float = TOLERANCE) -> int | None:
@@ -89,25 +80,18 @@ def gradient_descent_sweep(
 ) -> dict[float, int | None]:
     r"""Steps gradient descent needs at each fixed rate to get within ``tol`` of the minimum.
 
-    All rates run at once: the iterates of the rates are stacked into one array of shape
-    ``(rates, d)``, and :func:`minidl.optim.gradient_descent` is elementwise, so ``lr`` can be
-    one column of rates. ``None``: not within ``max_steps`` (too small a rate) or diverged
-    (a rate beyond :math:`2/\lambda_\max`).
+    ``None``: not within ``max_steps`` (too small a rate) or diverged (a rate beyond
+    :math:`2/\lambda_\max`).
     """
-    rates = np.asarray(rates, dtype=np.float64)
-    rule = optim.gradient_descent(lr=1.0)
-    w = np.tile(np.asarray(w0, dtype=np.float64), (rates.size, 1))
-    state = rule.init(w)
-    reached = np.full(rates.size, -1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(max_steps + 1):
-            gaps = problem.value(w) - problem.minimum
-            reached[(reached < 0) & (gaps < tol)] = t
-            if np.all((reached >= 0) | ~np.isfinite(gaps)):
-                break
-            step, state = rule.update(problem.grad(w), state, w, lr=rates[:, None])
-            w = w + step
-    return {float(r): (int(n) if n >= 0 else None) for r, n in zip(rates, reached, strict=True)}
+
+    def reached(w: np.ndarray) -> bool:
+        return problem.value(w) - problem.minimum < tol
+
+    sweep = {}
+    for rate in np.asarray(rates, dtype=np.float64):
+        run = minimize(optim.gradient_descent(rate), problem, w0, max_steps, until=reached)
+        sweep[float(rate)] = run.steps if run.converged else None
+    return sweep
 
 
 def best_gradient_descent(sweep: dict[float, int | None]) -> tuple[float, int | None]:
@@ -182,11 +166,6 @@ def secant_vertex(w_prev: float, g_prev: float, w: float, g: float) -> float:
     return w + g / (g_prev - g) * (w - w_prev)
 
 
-def parabola(curvature: float, minimizer: float) -> Problem:
-    r"""The 1-D parabola :math:`L(w) = \tfrac{a}{2} (w - w^*)^2`."""
-    return data.Quadratic([[curvature]], [-curvature * minimizer], 0.5 * curvature * minimizer**2)
-
-
 def quickprop_on_parabola(
     curvature: float = 4.0,
     minimizer: float = 0.7,
@@ -196,7 +175,8 @@ def quickprop_on_parabola(
     max_growth: float = 1.75,
     steps: int = 4,
 ) -> np.ndarray:
-    """Quickprop's iterates ``w_0, ..., w_steps`` on :func:`parabola` (a 1-D array)."""
+    """Quickprop's iterates ``w_0, ..., w_steps`` on ``parabola(curvature, minimizer)`` (a 1-D
+    array)."""
     rule = optim.quickprop(lr=lr, max_growth=max_growth)
     return trajectory(rule, parabola(curvature, minimizer), [w0], steps)[:, 0]
 

@@ -1,7 +1,8 @@
 r"""Chapter 5 (Momentum and Nesterov): the experiments behind the chapter's claims.
 
 - :func:`ravine`, :func:`run`: the 2-D ravine :math:`L(w) = \tfrac12(\lambda_1 w_1^2 +
-  \lambda_2 w_2^2)` and the iterates of any :class:`minidl.optim.Rule` on a problem.
+  \lambda_2 w_2^2)` and the iterates of any :class:`minidl.optim.Rule` on a problem
+  (:func:`minidl.minimize.minimize`).
 - :func:`ravine_directions`: how far gradient descent, momentum and Nesterov get *along* the
   ravine and how much they zig-zag *across* it (:func:`directions` measures one path).
 - :func:`iteration_matrix`, :func:`convergence_rate`, :func:`rate_map`: the heavy-ball and
@@ -9,7 +10,7 @@ r"""Chapter 5 (Momentum and Nesterov): the experiments behind the chapter's clai
   largest eigenvalue modulus over the spectrum (Polyak 1964; Lessard, Recht & Packard 2016).
 - :func:`optimal_heavy_ball`, :func:`optimal_nesterov`: the best :math:`(\eta, \beta)` of each
   method on a quadratic with eigenvalues in :math:`[\lambda_\min, \lambda_\max]`.
-- :func:`measured_rate`, :func:`iterations_to_tolerance`: what a run actually does.
+- :func:`measured_rate`: what a run actually does.
 - :func:`nesterov_vs_momentum`: iterations of both methods with the same :math:`(\eta, \beta)` on
   an ill-conditioned quadratic.
 - :func:`digits_race`: the lectures' mini-batch training loop with each method on the digits.
@@ -31,8 +32,10 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from course.experiments.ch02_gradient_descent import steps_to_tolerance
 from minidl import data, layers, losses, optim, train
 from minidl.data.problems import Problem, Quadratic
+from minidl.minimize import minimize
 
 Method = Literal["momentum", "nesterov"]
 
@@ -52,19 +55,13 @@ def ravine() -> Quadratic:
 
 
 def run(rule: optim.Rule, problem: Problem, w0: ArrayLike, steps: int) -> np.ndarray:
-    """The iterates ``w_0, ..., w_steps`` (shape ``(steps + 1, d)``) of ``rule`` on ``problem``.
+    """The iterates ``w_0, ..., w_steps`` (shape ``(steps + 1, d)``) of ``rule`` on ``problem``,
+    by :func:`minidl.minimize.minimize`; a run that diverges ends at its last finite iterate.
 
     The rule sees the gradient at its own iterate; for :func:`minidl.optim.nesterov` that
     iterate is the look-ahead point (see its docstring).
     """
-    w = np.array(w0, dtype=np.float64)
-    state = rule.init(w)
-    path = [w.copy()]
-    for _ in range(steps):
-        step, state = rule.update(problem.grad(w), state, w)
-        w = w + step
-        path.append(w.copy())
-    return np.array(path)
+    return minimize(rule, problem, w0, steps).path
 
 
 # ----- along and across the ravine -------------------------------------------------------------
@@ -200,31 +197,20 @@ def measured_rate(rule: optim.Rule, problem: Quadratic, w0: ArrayLike, steps: in
     A spiralling error oscillates, so the rate compares the error's envelope, its largest norm
     over a window of ``steps // 8`` steps, at the end of the run and at its middle:
     :math:`\big(\max_{t \in W_T} \|e_t\| / \max_{t \in W_{T/2}} \|e_t\|\big)^{2/T}`.
-    Infinite if the run overflows.
+    Infinite if the run diverges or its error overflows.
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        errors = np.linalg.norm(run(rule, problem, w0, steps) - problem.minimizer, axis=1)
-    if not np.all(np.isfinite(errors)):
+    result = minimize(rule, problem, w0, steps)
+    with np.errstate(over="ignore"):
+        errors = np.linalg.norm(result.path - problem.minimizer, axis=1)
+    if result.diverged or not np.all(np.isfinite(errors)):
         return np.inf
     half, window = steps // 2, max(steps // 8, 1)
     end, middle = errors[-window:].max(), errors[half - window + 1 : half + 1].max()
     return float((end / middle) ** (1.0 / (steps - half)))
 
 
-def iterations_to_tolerance(
-    rule: optim.Rule, problem: Quadratic, w0: ArrayLike, tol: float = 1e-6, max_steps: int = 20000
-) -> int:
-    """Steps until :math:`\\|w_t - w^*\\| \\le` ``tol`` :math:`\\|w_0 - w^*\\|` (``max_steps`` if
-    never)."""
-    w = np.array(w0, dtype=np.float64)
-    state = rule.init(w)
-    target = tol * np.linalg.norm(w - problem.minimizer)
-    for t in range(max_steps):
-        if np.linalg.norm(w - problem.minimizer) <= target:
-            return t
-        step, state = rule.update(problem.grad(w), state, w)
-        w = w + step
-    return max_steps
+MAX_STEPS = 20_000
+"""The step budget of :func:`nesterov_vs_momentum`."""
 
 
 def ill_conditioned_quadratic(kappa: float = 100.0, dim: int = 10, *, seed: int = 0) -> Quadratic:
@@ -236,19 +222,21 @@ def nesterov_vs_momentum(
     betas: ArrayLike, *, kappa: float = 100.0, dim: int = 10, seed: int = 0, tol: float = 1e-6
 ) -> dict[str, np.ndarray]:
     r"""Iterations to reach ``tol`` with the same :math:`\eta = 1/\lambda_\max` and each
-    :math:`\beta`, for momentum and for Nesterov, from one random start."""
+    :math:`\beta`, for momentum and for Nesterov, from one random start (Chapter 2's
+    :func:`~course.experiments.ch02_gradient_descent.steps_to_tolerance`); :data:`MAX_STEPS`
+    for a run that does not get there."""
     problem = ill_conditioned_quadratic(kappa, dim, seed=seed)
     w0 = np.random.default_rng(seed + 1).standard_normal(dim)
     lr = 1.0 / problem.eigenvalues[-1]
-    counts = {
-        method: np.array(
-            [
-                iterations_to_tolerance(getattr(optim, method)(lr, beta), problem, w0, tol)
-                for beta in np.asarray(betas, float)
-            ]
-        )
-        for method in ("momentum", "nesterov")
-    }
+    counts = {}
+    for method in ("momentum", "nesterov"):
+        steps = [
+            steps_to_tolerance(
+                getattr(optim, method)(lr, beta), problem, w0, tol=tol, max_steps=MAX_STEPS
+            )
+            for beta in np.asarray(betas, float)
+        ]
+        counts[method] = np.array([MAX_STEPS if n is None else n for n in steps])
     return {"beta": np.asarray(betas, float), **counts}
 
 

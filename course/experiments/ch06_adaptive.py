@@ -1,7 +1,8 @@
 r"""Chapter 6 (Adaptive learning rates): the experiments behind the chapter's claims.
 
 - :func:`trajectory`: the iterates of any rule of :mod:`minidl.optim` on a 2-D
-  :class:`~minidl.data.Problem`, supplying the Hessian or the line-search closure a rule needs.
+  :class:`~minidl.data.Problem` (:func:`minidl.minimize.minimize`), supplying the Hessian or the
+  line-search closure a rule needs.
 - :func:`effective_rates`: Adagrad's per-coordinate rate :math:`\eta / (\sqrt{G_t} + \epsilon)`
   and RMSprop's :math:`\eta / (\sqrt{s_t} + \epsilon)` over a long run of noisy gradients: the
   first decays like :math:`1/\sqrt t`, the second settles.
@@ -17,45 +18,31 @@ r"""Chapter 6 (Adaptive learning rates): the experiments behind the chapter's cl
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from minidl import data, optim
+from minidl.minimize import minimize
 from minidl.optim import Rule
-from minidl.parameter import Parameter
 
 # ----- running a rule on a 2-D problem ---------------------------------------------------------
 
 
-def trajectory(
-    rule: Rule, problem: data.Problem, w0: Sequence[float], steps: int, *, bound: float = 1e3
-) -> np.ndarray:
+def trajectory(rule: Rule, problem: data.Problem, w0: Sequence[float], steps: int) -> np.ndarray:
     r"""The iterates :math:`w_0, w_1, \ldots` of ``rule`` on ``problem``, shape ``(n, d)``.
 
-    Runs through :class:`minidl.optim.Optimizer`, so a rule gets the Hessian or the loss closure
-    it declares in ``Rule.needs``. Stops early once the gradient vanishes
-    (:math:`\|\nabla L\| < 10^{-10}`: a line search has no descent direction left) or an
-    iterate leaves the box :math:`|w_i| \le` ``bound`` (divergence).
+    Runs :func:`minidl.minimize.minimize`, so a rule gets the exact Hessian or the loss
+    closure it declares in ``Rule.needs``. Stops early once the gradient vanishes
+    (:math:`\|\nabla L\| < 10^{-10}`: a line search has no descent direction left) or a run
+    diverges (it ends at its last finite iterate).
     """
-    w = Parameter(np.array(w0, dtype=np.float64), "w")
 
-    def closure() -> float:
-        w.grad = problem.grad(w.value)
-        return problem.value(w.value)
+    def stationary(w: np.ndarray) -> bool:
+        return np.linalg.norm(problem.grad(w)) < 1e-10
 
-    optimizer = optim.Optimizer(rule, [w])
-    path = [w.value.copy()]
-    for _ in range(steps):
-        if np.linalg.norm(problem.grad(w.value)) < 1e-10:
-            break
-        optimizer.step(closure)
-        path.append(w.value.copy())
-        if not np.all(np.abs(w.value) <= bound):
-            break
-    return np.array(path)
+    return minimize(rule, problem, w0, steps, until=stationary).path
 
 
 # ----- Adagrad's vanishing rate ----------------------------------------------------------------
@@ -262,9 +249,7 @@ class Surface(NamedTuple):
 
 
 RACE_SURFACES: dict[str, Surface] = {
-    "quadratic": Surface(
-        data.quadratic([1.0, 20.0], angle=math.pi / 6), (-2.0, 1.5), (-2.6, 2.6), (-2.0, 2.0), 200
-    ),
+    "quadratic": Surface(data.rotated_quadratic(20.0), (-2.0, 1.5), (-2.6, 2.6), (-2.0, 2.0), 200),
     "rosenbrock": Surface(data.rosenbrock(), (-1.2, 1.0), (-2.0, 2.0), (-1.0, 3.0), 400),
     "saddle": Surface(data.double_well(), (-0.001, 1.5), (-1.6, 1.6), (-1.0, 2.0), 200),
 }

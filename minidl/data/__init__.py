@@ -28,6 +28,7 @@ from minidl.data.problems import (
     quadratic,
     quartic,
     rosenbrock,
+    rotated_quadratic,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "quadratic",
     "quartic",
     "rosenbrock",
+    "rotated_quadratic",
     "train_val_test_split",
     "two_moons",
     "two_spirals",

@@ -6,6 +6,7 @@ Each factory returns a :class:`Problem` :math:`L: \mathbb{R}^d \to \mathbb{R}` t
 - :func:`quadratic` / :class:`Quadratic`: :math:`L(w) = \tfrac12 w^\top A w + b^\top w + c`, the
   model problem of chapters 2-5 (eigenvalues, condition number, optimal learning rates). With
   eigenvalues of both signs, e.g. ``quadratic([1.0, -1.0])``, it is the plain saddle.
+  :func:`rotated_quadratic` is the 2-D one with eigenvalues 1 and :math:`\kappa`, turned.
 - :func:`rosenbrock`: the curved banana valley (Rosenbrock 1960).
 - :func:`quartic`: smooth and convex but not strongly convex, so gradient descent is sublinear.
 - :func:`double_well`: non-convex, two minima and a saddle, an indefinite Hessian near the saddle.
@@ -264,6 +265,16 @@ def quadratic(
         Q = np.eye(dim)
     A = (Q * eigenvalues) @ Q.T
     return Quadratic((A + A.T) / 2, b)
+
+
+def rotated_quadratic(kappa: float, angle: float = np.pi / 6) -> Quadratic:
+    r"""The 2-D quadratic :math:`\tfrac12 w^\top A w` with eigenvalues 1 and :math:`\kappa`,
+    its eigenvectors turned by ``angle`` radians (30° by default) from the coordinate axes.
+
+    The condition number is :math:`\kappa` and the minimizer the origin; with ``angle=0`` the
+    valley runs along :math:`w_1`, so a per-coordinate method sees each curvature alone.
+    """
+    return quadratic([1.0, kappa], angle=angle)
 
 
 def rosenbrock(a: float = 1.0, b: float = 100.0) -> Problem:

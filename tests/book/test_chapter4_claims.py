@@ -51,7 +51,7 @@ def test_a_rotated_valley_takes_rprop_much_longer():
     aligned = rq.steps_to_reach(
         problem, rq.trajectory(optim.rprop(lr=0.1, variant="rprop+"), problem, rq.START, 3000)
     )
-    rotated = rq.rotated_quadratic(angle=0.6)
+    rotated = rq.rotated_quadratic(1000.0, angle=0.6)
     path = rq.trajectory(optim.rprop(lr=0.1, variant="rprop+"), rotated, rq.START, 3000)
     assert rq.steps_to_reach(rotated, path) is None  # not within 3000 steps
     assert rotated.value(path[-1]) - rotated.minimum > 1e-4

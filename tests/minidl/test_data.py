@@ -29,6 +29,7 @@ from minidl.data import (
     quadratic,
     quartic,
     rosenbrock,
+    rotated_quadratic,
     train_val_test_split,
     two_moons,
     two_spirals,
@@ -165,6 +166,16 @@ def test_rotated_2d_quadratic_has_the_requested_spectrum(eigenvalues, angle):
     # The eigenvector of eigenvalues[0] is the first axis rotated by angle.
     direction = np.array([np.cos(angle), np.sin(angle)])
     np.testing.assert_allclose(q.A @ direction, eigenvalues[0] * direction, atol=1e-12 * 50)
+
+
+@pytest.mark.parametrize("kappa", [1.0, 5.0, 1000.0])
+def test_rotated_quadratic_is_the_valley_of_eigenvalues_1_and_kappa_turned_by_the_angle(kappa):
+    q = rotated_quadratic(kappa)  # 30 degrees unless told
+    np.testing.assert_array_equal(q.A, quadratic([1.0, kappa], angle=np.pi / 6).A)
+    assert q.condition_number == pytest.approx(kappa, rel=1e-12)
+    np.testing.assert_array_equal(q.minimizer, [0.0, 0.0])
+    floor = np.array([np.cos(0.6), np.sin(0.6)])  # the eigenvector of 1
+    np.testing.assert_allclose(rotated_quadratic(kappa, 0.6).A @ floor, floor, atol=1e-12 * kappa)
 
 
 def test_axis_aligned_quadratic_is_exactly_diagonal():

@@ -12,8 +12,8 @@ Each row of ``CASES`` fixes the rule's hyperparameters for one problem (and a le
 schedule where the rule needs one) and the budget. Budgets are honest: the column ``measured``
 is the number of steps the rule takes with these settings, and the budget adds about 30 %
 (at least 2 steps), so a change that makes a rule markedly slower fails here. Rules are
-driven by hand, without the training shell; a rule that needs the loss, Hessian or a line
-search's ``loss_fn`` gets them exactly.
+driven by :func:`minidl.minimize.minimize`, without the training shell; a rule that needs the
+loss, Hessian or a line search's ``loss_fn`` gets them exactly.
 
 Choices that are not defaults, and why:
 
@@ -45,7 +45,8 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from minidl.data.problems import Problem, quadratic, rosenbrock
+from minidl.data.problems import Problem, quadratic, rosenbrock, rotated_quadratic
+from minidl.minimize import minimize
 from minidl.optim.adaptive import adadelta, adagrad, adam, adamw, nadam, rmsprop
 from minidl.optim.base import Rule
 from minidl.optim.quickprop import quickprop
@@ -58,7 +59,7 @@ pytestmark = pytest.mark.optim
 
 TOL = 1e-4
 PROBLEMS: dict[str, tuple[Problem, np.ndarray]] = {
-    "quadratic": (quadratic([1.0, 100.0], angle=math.pi / 6), np.array([3.0, -2.0])),
+    "quadratic": (rotated_quadratic(100.0), np.array([3.0, -2.0])),
     "rosenbrock": (rosenbrock(), np.array([-1.2, 1.0])),
 }
 # optimal constants for the quadratic's eigenvalues 1 and 100 (Polyak 1964; Nesterov 2004)
@@ -136,25 +137,15 @@ def steps_to_converge(
     rule: Rule, problem: Problem, start: np.ndarray, budget: int, schedule: Schedule | None = None
 ) -> int | None:
     """The first step k <= budget with ||w_k - w*|| <= TOL, or None."""
-
-    def loss_fn(w: np.ndarray) -> tuple[float, np.ndarray]:
-        return problem.value(w), problem.grad(w)
-
-    w, state = start.copy(), rule.init(start)
-    for k in range(budget + 1):
-        if np.linalg.norm(w - problem.minimizer) <= TOL:
-            return k
-        extras = {}
-        if "loss" in rule.needs:
-            extras["loss"] = problem.value(w)
-        if "hess" in rule.needs:
-            extras["hess"] = problem.hessian(w)
-        if "loss_fn" in rule.needs:
-            extras["loss_fn"] = loss_fn
-        lr = None if schedule is None else schedule(k)
-        step, state = rule.update(problem.grad(w), state, w, lr=lr, **extras)
-        w = w + step
-    return None
+    run = minimize(
+        rule,
+        problem,
+        start,
+        budget,
+        schedule=schedule,
+        until=lambda w: np.linalg.norm(w - problem.minimizer) <= TOL,
+    )
+    return run.steps if run.converged else None
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.name}-{c.problem}" for c in CASES])

@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minidl.data.problems import Problem, quadratic
+from minidl.minimize import minimize
 from minidl.optim.quickprop import quickprop
 from minidl.optim.rprop import VARIANTS, rprop, simple_rprop
 
@@ -33,14 +35,30 @@ class Bumpy:
         return self.scale * (2 * self.a * (w - self.c) + 3 * self.b * np.cos(3 * w))
 
 
-def run(rule, problem, w0: np.ndarray, steps: int) -> list[np.ndarray]:
-    """The trajectory w_0, ..., w_steps, passing the loss to rules that need it."""
-    w, state, trajectory = w0.copy(), rule.init(w0), [w0.copy()]
-    for _ in range(steps):
-        step, state = rule.update(problem.grad(w), state, w, loss=problem.loss(w))
-        w = w + step
-        trajectory.append(w)
-    return trajectory
+def valley_and_scaled(rng: np.random.Generator, factor: float) -> tuple[Problem, Problem]:
+    """A 5-D quadratic with curvatures from 1 to 1000 along random axes (so each coordinate's
+    derivative changes sign now and then) and the same function times ``factor``, each
+    derivative multiplied by ``factor`` after it is computed (so no sign can differ)."""
+    valley = quadratic(np.geomspace(1.0, 1000.0, 5), rng=rng, b=rng.normal(size=5))
+    scaled = Problem(
+        "scaled valley",
+        5,
+        value=lambda w: factor * valley.value(w),
+        grad=lambda w: factor * valley.grad(w),
+        hessian=lambda w: factor * valley.hessian(w),
+        minimizer=valley.minimizer,
+        minimum=factor * valley.minimum,
+    )
+    return valley, scaled
+
+
+PARABOLA = quadratic([2.0])
+"""L(w) = w² (minimum at 0); w₀ = 1 with Δ₀ = 1.5 jumps over the minimum at once."""
+
+
+def run(rule, problem: Problem, w0, steps: int) -> np.ndarray:
+    """The trajectory w_0, ..., w_steps (shape (steps + 1, d))."""
+    return minimize(rule, problem, w0, steps).path
 
 
 # --- Rprop ----------------------------------------------------------------------------------
@@ -75,50 +93,39 @@ def test_irprop_minus_matches_torch_rprop_step_for_step():
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_rprop_trajectory_is_unchanged_when_the_loss_is_scaled(variant):
     rng = np.random.default_rng(1)
-    problem = Bumpy(rng, (5,))
-    scaled = Bumpy(np.random.default_rng(1), (5,), scale=1000.0)
+    problem, scaled = valley_and_scaled(rng, 1000.0)
     w0 = rng.normal(size=5)
     rule = rprop(variant=variant)
-    for a, b in zip(run(rule, problem, w0, 60), run(rule, scaled, w0, 60), strict=True):
-        np.testing.assert_array_equal(a, b)
+    path = run(rule, problem, w0, 60)
+    np.testing.assert_array_equal(path, run(rule, scaled, w0, 60))
+    assert np.any(np.diff(np.sign(np.diff(path, axis=0)), axis=0) != 0)  # signs did change
 
 
 def test_simple_rprop_trajectory_is_unchanged_when_the_loss_is_scaled():
     rng = np.random.default_rng(2)
-    problem, scaled = Bumpy(rng, (5,)), Bumpy(np.random.default_rng(2), (5,), scale=1000.0)
+    problem, scaled = valley_and_scaled(rng, 1000.0)
     w0 = rng.normal(size=5)
     rule = simple_rprop()
-    for a, b in zip(run(rule, problem, w0, 60), run(rule, scaled, w0, 60), strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
-class Parabola:
-    """L(w) = Σ w² (minimum at 0); w₀ = 1 with Δ₀ = 1.5 jumps over the minimum at once."""
-
-    def loss(self, w):
-        return float(np.sum(w * w))
-
-    def grad(self, w):
-        return 2 * w
+    np.testing.assert_array_equal(run(rule, problem, w0, 60), run(rule, scaled, w0, 60))
 
 
 def test_rprop_plus_backtracks_on_a_sign_change():
-    trajectory = run(rprop(lr=1.5, variant="rprop+"), Parabola(), np.array([1.0]), 3)
+    trajectory = run(rprop(lr=1.5, variant="rprop+"), PARABOLA, [1.0], 3)
     # -1.5 jumps over the minimum; the sign change undoes it (back to 1.0, Δ = 0.75) and
     # forgets the gradient, so the next step uses Δ = 0.75 unchanged
-    np.testing.assert_allclose(np.concatenate(trajectory), [1.0, -0.5, 1.0, 0.25])
+    np.testing.assert_allclose(trajectory[:, 0], [1.0, -0.5, 1.0, 0.25])
 
 
 def test_rprop_minus_steps_back_with_the_reduced_step_size():
-    trajectory = run(rprop(lr=1.5, variant="rprop-"), Parabola(), np.array([1.0]), 3)
+    trajectory = run(rprop(lr=1.5, variant="rprop-"), PARABOLA, [1.0], 3)
     # after the sign change it steps -sign(g) Δ with Δ = 0.75 (to 0.25), and compares the
     # next gradient with this one: another sign change, Δ = 0.375
-    np.testing.assert_allclose(np.concatenate(trajectory), [1.0, -0.5, 0.25, -0.125])
+    np.testing.assert_allclose(trajectory[:, 0], [1.0, -0.5, 0.25, -0.125])
 
 
 def test_irprop_minus_pauses_after_a_sign_change():
-    trajectory = run(rprop(lr=1.5, variant="irprop-"), Parabola(), np.array([1.0]), 3)
-    np.testing.assert_allclose(np.concatenate(trajectory), [1.0, -0.5, -0.5, 0.25])
+    trajectory = run(rprop(lr=1.5, variant="irprop-"), PARABOLA, [1.0], 3)
+    np.testing.assert_allclose(trajectory[:, 0], [1.0, -0.5, -0.5, 0.25])
 
 
 def test_irprop_plus_backtracks_only_when_the_loss_rose():
@@ -189,18 +196,16 @@ def test_rprop_step_sizes_stay_within_their_bounds(variant, seed, lr):
 
 
 def test_simple_rprop_steps_back_and_forward_in_one_call():
-    trajectory = run(simple_rprop(lr=1.5), Parabola(), np.array([1.0]), 5)
+    trajectory = run(simple_rprop(lr=1.5), PARABOLA, [1.0], 5)
     # -1.5 overshoots to -0.5 (sign flip): back to 1.0 and forward by Δ = 0.75 -> 0.25 in one
     # step; same sign there, so 0.25 is accepted and Δ grows to 0.9 -> -0.65 overshoots again:
     # back to 0.25 and forward by 0.45 -> -0.2, rejected again: forward by 0.225 -> 0.025
-    np.testing.assert_allclose(
-        np.concatenate(trajectory), [1.0, -0.5, 0.25, -0.65, -0.2, 0.025], atol=1e-12
-    )
+    np.testing.assert_allclose(trajectory[:, 0], [1.0, -0.5, 0.25, -0.65, -0.2, 0.025], atol=1e-12)
 
 
 def test_simple_rprop_approaches_a_one_dimensional_minimum_from_one_side():
-    trajectory = run(simple_rprop(lr=0.3), Parabola(), np.array([5.0]), 80)
-    accepted = [w for w in np.concatenate(trajectory) if w >= 0]
+    trajectory = run(simple_rprop(lr=0.3), PARABOLA, [5.0], 80)
+    accepted = [w for w in trajectory[:, 0] if w >= 0]
     assert abs(trajectory[-1][0]) < 1e-4
     assert all(np.diff(accepted) <= 0)  # accepted points never pass the minimum
 
@@ -220,14 +225,9 @@ def test_quickprop_jumps_to_the_vertex_of_a_parabola_after_one_gradient_step(
 ):
     """L = c/2 (w - w*)²: the first step is -ε g; once it lands on or past the minimum
     (εc ≥ 1, so no gradient term joins) the secant step goes exactly to w*."""
-    lr = rate_times_curvature / curvature
-    rule = quickprop(lr=lr)
-    w = np.array([w0])
-    state = rule.init(w)
-    for _ in range(2):
-        step, state = rule.update(curvature * (w - minimum), state, w)
-        w = w + step
-    np.testing.assert_allclose(w, [minimum], atol=1e-9 * (1 + abs(w0 - minimum)))
+    parabola = quadratic([curvature], b=[-curvature * minimum])
+    path = run(quickprop(lr=rate_times_curvature / curvature), parabola, [w0], 2)
+    np.testing.assert_allclose(path[-1], [minimum], atol=1e-9 * (1 + abs(w0 - minimum)))
 
 
 def test_quickprop_first_step_and_steps_after_a_zero_step_are_gradient_steps():

@@ -1,14 +1,14 @@
 """Tests of Newton, Levenberg–Marquardt, BFGS, L-BFGS (:mod:`minidl.optim.second_order`) and
 of the line searches (:mod:`minidl.optim.line_search`) on quadratics with known answers."""
 
-import itertools
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minidl.data.problems import Quadratic as MinidlQuadratic
 from minidl.data.problems import rosenbrock as rosenbrock_problem
+from minidl.minimize import minimize
 from minidl.optim.line_search import backtracking_armijo, strong_wolfe
 from minidl.optim.second_order import (
     bfgs,
@@ -184,22 +184,8 @@ def test_adaptive_levenberg_marquardt_stays_put_when_every_try_fails():
 
 def test_adaptive_levenberg_marquardt_never_raises_the_loss_on_rosenbrock():
     rule = levenberg_marquardt(damping=1.0, adaptive=True)
-    f = rosenbrock_problem()
-    w = np.array([-1.2, 1.0])
-    state = rule.init(w)
-    losses = [f.value(w)]
-    for _ in range(30):
-        step, state = rule.update(
-            f.grad(w),
-            state,
-            w,
-            hess=f.hessian(w),
-            loss=f.value(w),
-            loss_fn=lambda v: (f.value(v), f.grad(v)),
-        )
-        w = w + step
-        losses.append(f.value(w))
-    assert all(b <= a for a, b in itertools.pairwise(losses))
+    losses = minimize(rule, rosenbrock_problem(), [-1.2, 1.0], 30).losses
+    assert np.all(np.diff(losses) <= 0)
     assert losses[-1] < 1e-6
 
 
@@ -298,13 +284,9 @@ def test_quasi_newton_with_a_line_search_minimizes_a_quadratic(factory, line_sea
     quad = random_quadratic(rng, 6, condition=100.0)
     rule = factory(line_search=line_search)
     assert rule.needs == {"loss", "loss_fn"} and rule.flat
-    w, state = rng.normal(size=6), rule.init(np.zeros(6))
-    for _ in range(40):
-        loss, grad = quad.loss_and_grad(w)
-        step, state = rule.update(grad, state, w, loss=loss, loss_fn=quad.loss_and_grad)
-        assert quad.loss(w + step) <= loss  # a line search never goes uphill
-        w = w + step
-    np.testing.assert_allclose(w, quad.minimizer, atol=1e-8)
+    run = minimize(rule, MinidlQuadratic(quad.a, quad.b), rng.normal(size=6), 40)
+    assert np.all(np.diff(run.losses) <= 0)  # a line search never goes uphill
+    np.testing.assert_allclose(run.path[-1], quad.minimizer, atol=1e-8)
 
 
 def test_bfgs_skips_a_pair_without_positive_curvature():
