@@ -161,14 +161,14 @@ def grade_class(
         with _ClassDirectory(assignment, out, source) as directory:
             for submission in to_grade:
                 directory.receive(submission)
-            task = _TaskMaker(assignment, version, source, directory.release, plan, limits)
+            tasks = AssignmentTasks(assignment, version, source, directory.release, plan, limits)
             with ThreadPoolExecutor(max_workers=workers) as executor:
                 futures: dict[Future[StudentResult], Submission] = {}
                 if reference is not None and to_grade:
                     records = reference.result()
                     for submission in to_grade:
-                        work = task(submission, records)
-                        futures[executor.submit(grade_submission, work, pool.take)] = submission
+                        task = tasks.task(submission, records)
+                        futures[executor.submit(grade_submission, task, pool.take)] = submission
                 for future in as_completed(futures):
                     submission = futures[future]
                     try:
@@ -216,8 +216,9 @@ def reference_run(
 
 
 @dataclass(frozen=True)
-class _TaskMaker:
-    """Makes the grading task of one submission: the class-wide part is the same for all."""
+class AssignmentTasks:
+    """The grading tasks of one assignment: what every task holds (the notebooks, the rewritten
+    checks, the limits, the version) and, per submission, its bytes and notes."""
 
     assignment: str
     version: str
@@ -226,7 +227,9 @@ class _TaskMaker:
     plan: check_rewriting.Plan
     limits: Limits
 
-    def __call__(self, submission: Submission, records: dict[str, list[dict]]) -> GradingTask:
+    def task(self, submission: Submission, records: dict[str, list[dict]]) -> GradingTask:
+        """The task "grade ``submission``" (``records``: the reference run's, see
+        :func:`reference_run`)."""
         return GradingTask(
             assignment=self.assignment,
             version=self.version,
