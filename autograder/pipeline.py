@@ -142,7 +142,7 @@ class _Grading:
 
     task: GradingTask
     assignment: _Assignment
-    kernel: Callable[[], Kernel]
+    take_kernel: Callable[[], Kernel]
     notebook: NotebookNode | None = None
     notes: list[str] = field(default_factory=list)
     execution: Execution | None = None
@@ -198,7 +198,7 @@ def run_in_sandbox(grading: _Grading) -> None:
     assignment = grading.assignment
     grading.execution = execute_notebook(
         grading.notebook,
-        grading.kernel(),
+        grading.take_kernel(),
         assignment.limits,
         checks=(assignment.plan, assignment.references),
     )
@@ -241,12 +241,13 @@ STEPS: tuple[Callable[[_Grading], None], ...] = (
 
 
 def grade_submission(
-    task: GradingTask, kernel: Callable[[], Kernel] | None = None
+    task: GradingTask, take_kernel: Callable[[], Kernel] | None = None
 ) -> StudentResult:
-    """Grade one submission through :data:`STEPS`. ``kernel`` hands out a started kernel (the
-    grader's pool of kernels started ahead of time); by default a fresh one is started."""
+    """Grade one submission through :data:`STEPS`. ``take_kernel`` hands out a started kernel
+    (the grader's pool, :class:`~autograder.runner.KernelPool`, started ahead of time); by
+    default a fresh one is started when the notebook is ready to run."""
     assignment = _Assignment(task)
-    grading = _Grading(task, assignment, kernel or (lambda: fresh_kernel(assignment)))
+    grading = _Grading(task, assignment, take_kernel or (lambda: fresh_kernel(assignment)))
     try:
         for step in STEPS:
             step(grading)

@@ -328,7 +328,7 @@ def test_solution_notebook_runs_end_to_end_and_trains_like_the_reference(tmp_pat
     assert "MLP backprop: correct on the example" in text
 
 
-# --- checks judged by the grader (autograder.check_rewriting, autograder.check_server) -------------------------------------------
+# --- checks judged by the grader (check_rewriting, check_server) ------------------------------
 
 
 def _source_with(answer: str, *tests: str) -> nbformat.NotebookNode:
