@@ -125,7 +125,6 @@ def grade_class(
     class_submissions = collect(submissions, assignment)
     bar = Progress(len(class_submissions), assignment, progress) if progress else None
     results: dict[str, StudentResult] = {}
-    previous: dict[str, StudentResult] = {}
 
     def done(result: StudentResult) -> None:
         results[result.student] = result
@@ -135,36 +134,38 @@ def grade_class(
                 f"{result.student}: {result.status} {result.score:g}/{result.max_score:g}{again}"
             )
 
+    stored = {s.student: _stored_result(out, assignment, s.student) for s in class_submissions}
     to_grade = []
     for submission in class_submissions:
-        stored = _stored_result(out, assignment, submission.student)
+        earlier = stored[submission.student]
         if (
-            stored is not None
+            earlier is not None
             and not force
-            and _reusable(out, assignment, stored, submission, version)
+            and _reusable(out, assignment, earlier, submission, version)
         ):
-            stored.unchanged = True
-            done(stored)
-            continue
-        if stored is not None:
-            previous[submission.student] = stored
-        to_grade.append(submission)
+            earlier.unchanged = True
+            done(earlier)
+        else:
+            to_grade.append(submission)
+    previous = {s.student: stored[s.student] for s in to_grade if stored[s.student] is not None}
 
-    # Kernels start, and the reference run goes on, in the background while nbgrader sets up the
-    # course and the submissions are kept; the tasks go to the workers once the reference run is
-    # done.
     setup = kernel_setup(source)
     pool = KernelPool(workers, setup + check_rewriting.SETUP_SANDBOX, limits, total=len(to_grade))
-    background = ThreadPoolExecutor(max_workers=1)
-    reference = background.submit(reference_run, source, plan, setup, limits) if to_grade else None
     try:
-        with _ClassDirectory(assignment, out, source) as directory:
-            for submission in to_grade:
-                directory.receive(submission)
-            tasks = AssignmentTasks(assignment, version, source, directory.release, plan, limits)
-            with ThreadPoolExecutor(max_workers=workers) as executor:
+        with ThreadPoolExecutor(max_workers=workers) as executor:
+            # The reference run goes on, and the pool's kernels start, while nbgrader sets up the
+            # course and the submissions are kept; the tasks follow the reference run.
+            reference = (
+                executor.submit(reference_run, source, plan, setup, limits) if to_grade else None
+            )
+            with _ClassDirectory(assignment, out, source) as directory:
+                for submission in to_grade:
+                    directory.receive(submission)
+                tasks = AssignmentTasks(
+                    assignment, version, source, directory.release, plan, limits
+                )
                 futures: dict[Future[StudentResult], Submission] = {}
-                if reference is not None and to_grade:
+                if reference is not None:
                     records = reference.result()
                     for submission in to_grade:
                         task = tasks.task(submission, records)
@@ -178,9 +179,8 @@ def grade_class(
                         done(result)
                     except Exception as error:  # the grader failed, not the student
                         done(_failed(submission, error))
-            directory.write_grades_csv(out / "grades.csv")
+                directory.write_grades_csv(out / "grades.csv")
     finally:
-        background.shutdown(wait=True)
         pool.close()
 
     students = [results[s.student] for s in class_submissions]
