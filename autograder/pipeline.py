@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -110,8 +110,7 @@ class StudentResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudentResult:
-        known = {f.name for f in fields(cls)}
-        data = {key: value for key, value in data.items() if key in known}
+        data = dict(data)
         data["status"] = Status(data["status"])
         data["tests"] = [TestResult(**test) for test in data.get("tests", [])]
         return cls(**data)
