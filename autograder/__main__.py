@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import checks, grading, release, sandbox
+from autograder import check_rewriting, grading, release, sandbox
 from autograder.demo import build_demo_class
 from autograder.notebooks import read_source, source_path
 from autograder.runner import Limits
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "checks":
         source = read_source(source_path(args.solutions, args.assignment))
-        for site in checks.plan(source).sites.values():
+        for site in check_rewriting.plan(source).sites.values():
             where = (
                 "the grader holds the expected value"
                 if site.from_reference

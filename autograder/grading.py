@@ -1,25 +1,30 @@
 """Grade a class: every submission of one assignment, into nbgrader's gradebook, with feedback.
 
-For each student, in the main thread: keep the submission as nbgrader's
-``submitted/<student>/<assignment>/<assignment>.ipynb``, rebuild it on the instructor's notebook
-(:mod:`autograder.restore`, which does what nbgrader's ``OverwriteCells`` does and more) and
-sanitize it with nbgrader's ``ClearOutput`` and ``DeduplicateIds``. Each notebook goes to one of
-``workers`` threads as soon as it is ready and runs in a fresh pre-started kernel
-(:mod:`autograder.runner`), sandboxed. Before the first student, the instructor's solution runs
-once (the reference run): its checks' expected values let the grader judge every student's checks
-in its own process (:mod:`autograder.checks`). As each finishes, the main thread stores its
-grades in the gradebook (only this thread touches the SQLite file) as nbgrader's
-``SaveAutoGrades`` would, writes the graded notebook to ``autograded/`` and the feedback page.
+The instructor's side of the grading. Once per class: read the source, rewrite its checks
+(:mod:`autograder.check_rewriting`), stage the course directory (nbgrader's ``generate_assignment``)
+and run the instructor's solution once, sandboxed (the reference run): its checks' expected values
+let the grader judge every student's checks in its own process (:mod:`autograder.check_server`). Per
+student: keep the submission as nbgrader's ``submitted/<student>/<assignment>/<assignment>.ipynb``
+and hand a :class:`~autograder.pipeline.GradingTask` (plain data) to one of ``workers`` threads,
+which runs the unit of work :func:`~autograder.pipeline.grade_submission` (restore → sanitize →
+rewrite checks → run in the sandbox → judge) on a kernel started ahead of time. From each result
+record, in the main thread (only this thread touches the SQLite file), :data:`CLASS_STEPS` store the
+grades in the gradebook as nbgrader's ``SaveAutoGrades`` would (and the graded notebook in
+``autograded/``), write the feedback page, and record the result and which version of the assignment
+graded it.
 
-Re-running is idempotent: a submission whose bytes were graded before is not run again (unless
-``force``), and ``grades.csv`` is written from the gradebook, which keeps every student ever
-graded. A submission that cannot be read, raises, loops or kills its kernel is graded as it is;
-only a failure of the grader itself (say, a kernel that cannot start) leaves the student's
-earlier grade in place, and is reported.
+Re-running is idempotent: a submission is not run again when its bytes *and* the assignment's
+version (:func:`autograder.version.assignment_version`: its source, the framework and the grader)
+are those of its stored result (unless ``force``); after a fix of a test every student is
+regraded and the summary lists whose score changed. ``grades.csv`` is written from the gradebook,
+which keeps every student ever graded. A submission that cannot be read, raises, loops or kills
+its kernel is graded as it is; only a failure of the grader itself (say, a kernel that cannot
+start) leaves the student's earlier grade in place, and is reported.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import json
@@ -30,76 +35,74 @@ import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 import nbformat
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
-from nbgrader.preprocessors import ClearOutput, DeduplicateIds
-from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_solution
+from nbgrader.utils import compute_checksum, is_grade, is_solution
 from sqlalchemy.exc import SAWarning
 
-from autograder import checks, feedback
+from autograder import check_rewriting, feedback
+from autograder.check_server import reference_records
 from autograder.course import Course
-from autograder.notebooks import (
-    blocked_references,
-    grade_id,
-    is_answer,
-    is_demo,
-    is_test,
-    read_source,
-    source_path,
-    test_title,
+from autograder.notebooks import grade_id, is_demo, is_test, read_source, source_path
+from autograder.pipeline import (
+    GradingTask,
+    Status,
+    StudentResult,
+    grade_submission,
+    instructor_cell_ids,
+    kernel_setup,
 )
 from autograder.progress import Progress
-from autograder.restore import restore
-from autograder.runner import Execution, KernelPool, Limits, execute_notebook, start_kernel
+from autograder.runner import Ending, KernelPool, Limits, execute_notebook, start_kernel
 from autograder.sandbox import scratch_root
 from autograder.submissions import Submission, collect
+from autograder.version import assignment_version, short
 
 # nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every new submission: harmless.
 warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.")
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
-
-
-@dataclass
-class StudentResult:
-    """One student's grading; ``status`` is ``graded``, ``unreadable``, ``timeout``,
-    ``kernel died``, ``out of memory``, ``too much output`` or ``error`` (the grader failed: the
-    earlier grade is kept)."""
-
-    student: str
-    status: str
-    score: float = 0.0
-    max_score: float = 0.0
-    tests: list[feedback.TestResult] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    execution_seconds: float = 0.0
-    unchanged: bool = False
-
-    @classmethod
-    def from_json(cls, text: str) -> StudentResult:
-        data = json.loads(text)
-        data["tests"] = [feedback.TestResult(**t) for t in data["tests"]]
-        return cls(**data)
+SUBMISSION_STAMP = "submission.sha256"  # the bytes a stored result graded
+GRADING_LOG = "grading-log.csv"  # in the course directory: which version graded whom, when
+GRADING_LOG_COLUMNS = [
+    "graded_at",
+    "assignment",
+    "student",
+    "version",
+    "score",
+    "max_score",
+    "status",
+]
 
 
 @dataclass
 class ClassResult:
+    """A class's grading; ``previous`` holds the stored results of the students graded again
+    (to tell whose score changed)."""
+
     assignment: str
+    version: str
     students: list[StudentResult]
     seconds: float
     out: Path
+    previous: dict[str, StudentResult] = field(default_factory=dict)
 
-
-@dataclass
-class _Job:
-    submission: Submission
-    notebook: NotebookNode
-    notes: list[str]
+    def score_changes(self) -> list[tuple[str, float, float]]:
+        """(student, old score, new score) of every student graded again with another score."""
+        return [
+            (s.student, self.previous[s.student].score, s.score)
+            for s in self.students
+            if not s.unchanged
+            and s.status is not Status.ERROR
+            and s.student in self.previous
+            and self.previous[s.student].score != s.score
+        ]
 
 
 def grade_class(
@@ -117,7 +120,8 @@ def grade_class(
     start = time.perf_counter()
     limits = limits or Limits()
     source = read_source(source_path(solutions, assignment))
-    plan = checks.plan(source)
+    version = assignment_version(solutions, assignment)
+    plan = check_rewriting.plan(source)
     class_submissions = collect(submissions, assignment)
     bar = Progress(len(class_submissions), assignment, progress) if progress else None
     results: dict[str, StudentResult] = {}
@@ -130,66 +134,72 @@ def grade_class(
                 f"{result.student}: {result.status} {result.score:g}/{result.max_score:g}{again}"
             )
 
+    stored = {s.student: _stored_result(out, assignment, s.student) for s in class_submissions}
     to_grade = []
     for submission in class_submissions:
-        earlier = None if force else _earlier_result(out, assignment, submission)
-        if earlier is None:
-            to_grade.append(submission)
-        else:
+        earlier = stored[submission.student]
+        if (
+            earlier is not None
+            and not force
+            and _reusable(out, assignment, earlier, submission, version)
+        ):
+            earlier.unchanged = True
             done(earlier)
+        else:
+            to_grade.append(submission)
+    previous = {s.student: stored[s.student] for s in to_grade if stored[s.student] is not None}
 
-    # Kernels start, and the reference run goes on, in the background while nbgrader sets up the
-    # course and the notebooks are prepared; each notebook is handed to a worker as soon as it is
-    # ready (and the reference run is done).
-    setup = _setup_code(blocked_references(source))
-    pool = KernelPool(workers, setup + checks.SETUP_SANDBOX, limits, total=len(to_grade))
-    background = ThreadPoolExecutor(max_workers=1)
-    reference = background.submit(reference_run, source, plan, setup, limits) if to_grade else None
+    setup = kernel_setup(source)
+    pool = KernelPool(workers, setup + check_rewriting.SETUP_SANDBOX, limits, total=len(to_grade))
     try:
-        with _Grader(assignment, out, source, limits, plan) as grader:
-            with ThreadPoolExecutor(max_workers=workers) as executor:
-                futures: dict[Future[Execution], _Job] = {}
+        with ThreadPoolExecutor(max_workers=workers) as executor:
+            # The reference run goes on, and the pool's kernels start, while nbgrader sets up the
+            # course and the submissions are kept; the tasks follow the reference run.
+            reference = (
+                executor.submit(reference_run, source, plan, setup, limits) if to_grade else None
+            )
+            with _ClassDirectory(assignment, out, source) as directory:
                 for submission in to_grade:
-                    job = grader.prepare(submission)
-                    if isinstance(job, StudentResult):
-                        done(job)
-                        continue
-                    if reference is not None:
-                        grader.references = reference.result()
-                    references = grader.references
-                    future = executor.submit(
-                        lambda nb, references=references: execute_notebook(
-                            nb, pool.take(), limits, checks=(plan, references)
-                        ),
-                        job.notebook,
-                    )
-                    futures[future] = job
+                    directory.receive(submission)
+                tasks = AssignmentTasks(
+                    assignment, version, source, directory.release, plan, limits
+                )
+                futures: dict[Future[StudentResult], Submission] = {}
+                if reference is not None:
+                    records = reference.result()
+                    for submission in to_grade:
+                        task = tasks.task(submission, records)
+                        futures[executor.submit(grade_submission, task, pool.take)] = submission
                 for future in as_completed(futures):
-                    job = futures[future]
+                    submission = futures[future]
                     try:
-                        done(grader.save(job, future.result()))
+                        result = future.result()
+                        for step in CLASS_STEPS:
+                            step(directory, result, submission)
+                        done(result)
                     except Exception as error:  # the grader failed, not the student
-                        done(grader.failed(job.submission, error))
-            grader.write_grades_csv(out / "grades.csv")
+                        done(_failed(submission, error))
+                directory.write_grades_csv(out / "grades.csv")
     finally:
-        background.shutdown(wait=True)
         pool.close()
 
     students = [results[s.student] for s in class_submissions]
-    return ClassResult(assignment, students, time.perf_counter() - start, out)
+    seconds = time.perf_counter() - start
+    return ClassResult(assignment, version, students, seconds, out, previous)
 
 
 def reference_run(
-    source: NotebookNode, plan: checks.Plan, setup: str, limits: Limits
-) -> dict[str, list[checks.Reference]]:
+    source: NotebookNode, plan: check_rewriting.Plan, setup: str, limits: Limits
+) -> dict[str, list[dict]]:
     """Run the instructor's solution once, sandboxed, and collect its checks' expected values
-    (:mod:`autograder.checks`); refuse to grade if the solution fails one of its own tests."""
+    (:func:`autograder.check_server.reference_records`, plain data); refuse to grade if the
+    solution fails one of its own tests."""
     nb = nbformat.v4.new_notebook(
         cells=[c for c in source.cells if not is_demo(c)], metadata=source.metadata
     )
-    nb = checks.apply(nb, plan.reference, _instructor_ids(source))
+    nb = check_rewriting.apply(nb, plan.reference, instructor_cell_ids(source))
     workdir = Path(tempfile.mkdtemp(prefix="autograder-reference-", dir=scratch_root()))
-    kernel = start_kernel(workdir, setup + checks.SETUP_REFERENCE, limits)
+    kernel = start_kernel(workdir, setup + check_rewriting.SETUP_REFERENCE, limits)
     execution = execute_notebook(nb, kernel, limits)
     failed = [
         f"{grade_id(c) or c.get('id')}: {o.ename}: {o.evalue}"
@@ -197,17 +207,41 @@ def reference_run(
         for o in c.get("outputs", [])
         if o.output_type == "error"
     ]
-    if execution.status != "ok" or failed:
+    if execution.status is not Ending.FINISHED or failed:
         raise RuntimeError(
             f"the reference run of the instructor's solution failed ({execution.status}): "
             + "; ".join(failed)[:2000]
         )
-    return checks.reference_records(execution.notebook)
+    return reference_records(execution.notebook)
 
 
-def _instructor_ids(source: NotebookNode) -> set[str]:
-    """The cells a submission takes from the source (every code cell but the answers)."""
-    return {c["id"] for c in source.cells if c.cell_type == "code" and not is_answer(c)}
+@dataclass(frozen=True)
+class AssignmentTasks:
+    """The grading tasks of one assignment: what every task holds (the notebooks, the rewritten
+    checks, the limits, the version) and, per submission, its bytes and notes."""
+
+    assignment: str
+    version: str
+    source: NotebookNode
+    release: NotebookNode
+    plan: check_rewriting.Plan
+    limits: Limits
+
+    def task(self, submission: Submission, records: dict[str, list[dict]]) -> GradingTask:
+        """The task "grade ``submission``" (``records``: the reference run's, see
+        :func:`reference_run`)."""
+        return GradingTask(
+            assignment=self.assignment,
+            version=self.version,
+            student=submission.student,
+            submission=base64.b64encode(submission.content).decode("ascii"),
+            submission_notes=list(submission.notes),
+            source=self.source,
+            release=self.release,
+            plan=self.plan.to_dict(),
+            references=records,
+            limits=asdict(self.limits),
+        )
 
 
 def _graded_dir(out: Path, assignment: str, student: str) -> Path:
@@ -215,17 +249,26 @@ def _graded_dir(out: Path, assignment: str, student: str) -> Path:
     return out / "course" / "autograded" / student / assignment
 
 
-def _earlier_result(out: Path, assignment: str, submission: Submission) -> StudentResult | None:
-    """The stored result if exactly these bytes were graded before."""
-    graded = _graded_dir(out, assignment, submission.student)
-    stamp, result = graded / "submission.sha256", graded / "result.json"
-    if not (stamp.exists() and result.exists()):
-        return None
-    if stamp.read_text() != hashlib.sha256(submission.content).hexdigest():
-        return None
-    earlier = StudentResult.from_json(result.read_text())
-    earlier.unchanged = True
-    return earlier
+def _stored_result(out: Path, assignment: str, student: str) -> StudentResult | None:
+    """The result stored for ``student`` by an earlier run, if any."""
+    result = _graded_dir(out, assignment, student) / "result.json"
+    return StudentResult.from_dict(json.loads(result.read_text())) if result.exists() else None
+
+
+def _reusable(
+    out: Path, assignment: str, stored: StudentResult, submission: Submission, version: str
+) -> bool:
+    """Whether ``stored`` graded exactly these bytes with this version of the assignment."""
+    stamp = _graded_dir(out, assignment, submission.student) / SUBMISSION_STAMP
+    digest = hashlib.sha256(submission.content).hexdigest()
+    return stored.version == version and stamp.exists() and stamp.read_text() == digest
+
+
+def _failed(submission: Submission, error: Exception) -> StudentResult:
+    """The grader itself failed: report it and keep whatever grade was stored before."""
+    return StudentResult(
+        submission.student, Status.ERROR, notes=[f"grader error: {type(error).__name__}: {error}"]
+    )
 
 
 def _save_auto_grades(
@@ -254,52 +297,95 @@ def _save_auto_grades(
     gradebook.db.commit()
 
 
-def _setup_code(blocked: list[str]) -> str:
-    """What every kernel runs before a notebook: the imports all notebooks make, and the lock on
-    the reference implementations."""
-    return (
-        "import numpy\nimport minidl\nimport autograder.kernel.lock\n"
-        f"autograder.kernel.lock.block_references({blocked!r})\n"
-    )
+class _ClassDirectory:
+    """The course directory of one assignment: the staged source and its release, the gradebook
+    (open for the run, used from this thread only), ``autograded/``, the feedback pages and the
+    grading log."""
 
-
-class _Grader:
-    """The course directory, the assignment's notebooks, the gradebook (open for the run, used
-    from this thread only) and the per-student steps."""
-
-    def __init__(
-        self,
-        assignment: str,
-        out: Path,
-        source: NotebookNode,
-        limits: Limits,
-        plan: checks.Plan,
-    ):
+    def __init__(self, assignment: str, out: Path, source: NotebookNode):
         self.assignment = assignment
-        self.plan = plan
-        self.references: dict[str, list[checks.Reference]] = {}  # from the reference run
-        self.instructor_ids = _instructor_ids(source)
-        self.answer_ids = {grade_id(c) for c in source.cells if is_answer(c)}
         self.out = out
-        self.limits = limits
         self.course = Course(out / "course")
-        self.source = source
-        self.release = self.course.generate_assignment(assignment, self.source)
-        self.titles = {grade_id(c): test_title(c) for c in self.release.cells if is_test(c)}
-        self.max_points = {
-            grade_id(c): c.metadata.nbgrader["points"] for c in source.cells if is_test(c)
-        }
-        self.hidden_lines = _hidden_lines(self.source, self.release)
+        self.release = self.course.generate_assignment(assignment, source)
         (out / "feedback").mkdir(parents=True, exist_ok=True)
         self.gradebook = self.course.gradebook()
 
-    def __enter__(self) -> _Grader:
+    def __enter__(self) -> _ClassDirectory:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.gradebook.close()
 
-    def resources(self, student: str) -> dict:
+    def graded_dir(self, student: str) -> Path:
+        return _graded_dir(self.out, self.assignment, student)
+
+    def receive(self, submission: Submission) -> None:
+        """Keep the file as nbgrader's ``submitted/`` copy, and the student in the gradebook."""
+        submitted = self.course.notebook("submitted", self.assignment, submission.student)
+        submitted.parent.mkdir(parents=True, exist_ok=True)
+        submitted.write_bytes(submission.content)
+        self.gradebook.update_or_create_student(submission.student)
+        self.gradebook.update_or_create_submission(self.assignment, submission.student)
+
+    def store_grades(self, result: StudentResult, submission: Submission) -> None:
+        """The result's points in the gradebook, and the graded notebook in ``autograded/``
+        (an unreadable file has none: all its grades are 0)."""
+        if result.notebook is None:
+            notebook = self.gradebook.find_submission_notebook(
+                self.assignment, self.assignment, result.student
+            )
+            for grade in notebook.grades:
+                grade.auto_score, grade.needs_manual_grade = 0, False
+            self.gradebook.db.commit()
+            return
+        nb = nbformat.from_dict(result.notebook)
+        points = {test.grade_id: test.points for test in result.tests}
+        _save_auto_grades(self.gradebook, nb, self._resources(result.student), points)
+        graded = self.graded_dir(result.student)
+        graded.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, graded / f"{self.assignment}.ipynb")
+
+    def write_feedback(self, result: StudentResult, submission: Submission) -> None:
+        """The student's feedback page (:mod:`autograder.feedback`)."""
+        page = feedback.render(
+            student=result.student,
+            assignment=self.assignment,
+            score=result.score,
+            max_score=result.max_score,
+            tests=result.tests,
+            notes=result.notes,
+        )
+        (self.out / "feedback" / f"{result.student}.html").write_text(page)
+
+    def record_result(self, result: StudentResult, submission: Submission) -> None:
+        """The result record (``result.json``, without the notebook), the stamp of the bytes it
+        graded (written last but one: a run that fails before it grades the student again), and
+        a row of the grading log: when, which version of the assignment, which score."""
+        graded = self.graded_dir(result.student)
+        graded.mkdir(parents=True, exist_ok=True)
+        record = {k: v for k, v in result.to_dict().items() if k != "notebook"}
+        (graded / "result.json").write_text(json.dumps(record, indent=1))
+        digest = hashlib.sha256(submission.content).hexdigest()
+        (graded / SUBMISSION_STAMP).write_text(digest)
+        log = self.course.root / GRADING_LOG
+        new = not log.exists()
+        with log.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(GRADING_LOG_COLUMNS)
+            writer.writerow(
+                [
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    self.assignment,
+                    result.student,
+                    result.version,
+                    f"{result.score:g}",
+                    f"{result.max_score:g}",
+                    result.status,
+                ]
+            )
+
+    def _resources(self, student: str) -> dict:
         return {
             "nbgrader": {
                 "student": student,
@@ -309,142 +395,15 @@ class _Grader:
             }
         }
 
-    def _graded_dir(self, student: str) -> Path:
-        return _graded_dir(self.out, self.assignment, student)
-
-    def prepare(self, submission: Submission) -> _Job | StudentResult:
-        student = submission.student
-        submitted = self.course.notebook("submitted", self.assignment, student)
-        submitted.parent.mkdir(parents=True, exist_ok=True)
-        submitted.write_bytes(submission.content)
-        self.gradebook.update_or_create_student(student)
-        self.gradebook.update_or_create_submission(self.assignment, student)
-        try:
-            notebook = nbformat.reads(submission.content.decode("utf-8"), as_version=4)
-        except Exception as error:
-            return self._unreadable(submission, error)
-        restored = restore(self.source, self.release, notebook)
-        nb, resources = restored.notebook, self.resources(student)
-        # nbgrader's sanitizing steps. Its OverwriteCells, OverwriteKernelspec and
-        # CheckCellMetadata are not needed (and cost a gradebook query per cell): restore() took
-        # every cell but the answers, and all metadata, from the source.
-        for preprocessor in (ClearOutput(), DeduplicateIds()):
-            nb, resources = preprocessor.preprocess(nb, resources)
-        nb = checks.apply(nb, self.plan.sandbox, self.instructor_ids)
-        notes = list(submission.notes) + restored.notes
-        found = {grade_id(c) for c in notebook.cells} | {c.get("id") for c in notebook.cells}
-        if self.answer_ids and not self.answer_ids & found:
-            notes.insert(
-                0,
-                f"None of the answer cells of {self.assignment} are in your notebook: is it the "
-                "notebook of another assignment? It was graded as blank.",
-            )
-        return _Job(submission, nb, notes)
-
-    def save(self, job: _Job, execution: Execution) -> StudentResult:
-        student = job.submission.student
-        nb = execution.notebook
-        # A test's points: nbgrader's rule (no error output and nothing written to standard
-        # error: full points) on the notebook the sandbox returned, and the grader's own
-        # confirmation of every check the test makes (autograder.checks).
-        points, messages = {}, {}
-        for cell in nb.cells:
-            if not is_test(cell):
-                continue
-            name, (nbgrader_points, most) = grade_id(cell), determine_grade(cell)
-            passed, reason = checks.verdict(
-                cell["id"], execution.checks, self.references, nbgrader_points != most
-            )
-            points[name] = most if passed else 0.0
-            messages[name] = reason if reason is not None else self._message(cell)
-            if not passed and not messages[name]:
-                messages[name] = "the test failed"
-        _save_auto_grades(self.gradebook, nb, self.resources(student), points)
-        graded = self._graded_dir(student)
-        graded.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, graded / f"{self.assignment}.ipynb")
-        notes = list(job.notes) + execution.notes
-        if execution.status != "ok":
-            notes.append(f"Your notebook did not finish: {execution.status}.")
-        status = "graded" if execution.status == "ok" else execution.status
-        return self._finish(job.submission, status, points, messages, notes, execution.seconds)
-
-    def _unreadable(self, submission: Submission, error: Exception) -> StudentResult:
-        gb = self.gradebook
-        for grade in gb.find_submission_notebook(
-            self.assignment, self.assignment, submission.student
-        ).grades:
-            grade.auto_score, grade.needs_manual_grade = 0, False
-        gb.db.commit()
-        reason = f"Your file is not a readable notebook ({type(error).__name__}: {error})."
-        messages = dict.fromkeys(self.titles, "not run: the notebook could not be read")
-        points = dict.fromkeys(self.titles, 0.0)
-        return self._finish(submission, "unreadable", points, messages, [reason[:500]], 0.0)
-
-    def failed(self, submission: Submission, error: Exception) -> StudentResult:
-        """The grader itself failed: report it and keep whatever grade was stored before."""
-        return StudentResult(
-            submission.student, "error", notes=[f"grader error: {type(error).__name__}: {error}"]
-        )
-
-    def _finish(
-        self,
-        submission: Submission,
-        status: str,
-        points: dict[str, float],
-        messages: dict[str, str],
-        notes: list[str],
-        seconds: float,
-    ) -> StudentResult:
-        student = submission.student
-        tests = []
-        for name, title in self.titles.items():
-            got, most = float(points[name]), float(self.max_points[name])
-            tests.append(
-                feedback.TestResult(name, title, got, most, "" if got >= most else messages[name])
-            )
-        score, max_score = sum(t.points for t in tests), sum(t.max_points for t in tests)
-        result = StudentResult(student, status, score, max_score, tests, notes, seconds)
-        page = feedback.render(
-            student=student,
-            assignment=self.assignment,
-            score=score,
-            max_score=max_score,
-            tests=tests,
-            notes=notes,
-        )
-        (self.out / "feedback" / f"{student}.html").write_text(page)
-        graded = self._graded_dir(student)
-        graded.mkdir(parents=True, exist_ok=True)
-        (graded / "result.json").write_text(json.dumps(asdict(result), indent=1))
-        (graded / "submission.sha256").write_text(hashlib.sha256(submission.content).hexdigest())
-        return result
-
-    def _message(self, cell: NotebookNode) -> str:
-        """Why a test cell failed, without its source: the error's type and message only (or
-        the last line the cell wrote to standard error), with any line of hidden test removed."""
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        stderr = [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
-        if errors:
-            message = _error_message(errors[0].ename, errors[0].evalue, self.limits)
-        elif stderr:
-            last = [line for line in "".join(stderr).splitlines() if line.strip()][-1:]
-            message = f"the cell wrote to standard error: {''.join(last)}"
-        else:
-            return ""
-        hidden = self.hidden_lines.get(grade_id(cell), set())
-        kept = [line for line in message.splitlines() if not any(h in line for h in hidden)]
-        return "\n".join(kept) if kept else "the test failed (its details are hidden)"
-
     def write_grades_csv(self, path: Path) -> None:
         """One row per student ever graded on this assignment, from the gradebook."""
-        tests = list(self.titles)
+        tests = [grade_id(c) for c in self.release.cells if is_test(c)]
         rows = []
         for submission in sorted(
             self.gradebook.find_assignment(self.assignment).submissions,
             key=lambda s: s.student.id,
         ):
-            result = self._graded_dir(submission.student.id) / "result.json"
+            result = self.graded_dir(submission.student.id) / "result.json"
             status = json.loads(result.read_text())["status"] if result.exists() else ""
             by_name = {g.name: g.score for g in submission.notebooks[0].grades}
             rows.append(
@@ -463,30 +422,12 @@ class _Grader:
             writer.writerows(rows)
 
 
-def _hidden_lines(source: NotebookNode, release: NotebookNode) -> dict[str, set[str]]:
-    """Per test cell, the lines of hidden test (long enough to be recognized in a message)."""
-    released = {grade_id(c): set(c.source.splitlines()) for c in release.cells if is_test(c)}
-    return {
-        grade_id(c): {
-            line.strip()
-            for line in c.source.splitlines()
-            if line not in released.get(grade_id(c), set()) and len(line.strip()) >= 12
-        }
-        for c in source.cells
-        if is_test(c)
-    }
-
-
-def _error_message(ename: str, evalue: str, limits: Limits) -> str:
-    if ename == "KeyboardInterrupt":
-        return f"the cell ran longer than {limits.cell_timeout:g} s and was stopped"
-    if ename == "NotRun":
-        return evalue
-    if ename == "CheckFailed":
-        return evalue
-    if ename == "NotImplementedError" and not evalue:
-        return "not implemented yet: an answer cell still raises NotImplementedError"
-    return f"{ename}: {evalue}" if evalue else ename
+# The steps on the instructor's side, from each result record, in this order.
+CLASS_STEPS = (
+    _ClassDirectory.store_grades,
+    _ClassDirectory.write_feedback,
+    _ClassDirectory.record_result,
+)
 
 
 def summary(result: ClassResult) -> str:
@@ -522,9 +463,33 @@ def summary(result: ClassResult) -> str:
             lines.append(
                 f"  {100 * passed / len(students):5.1f}%  {test.max_points:g} pt  {test.grade_id}"
             )
-    problems = [s for s in result.students if s.status not in ("graded",)]
+    lines.extend(_regrade_lines(result))
+    problems = [s for s in result.students if s.status is not Status.GRADED]
     if problems:
         lines.append("problems:")
         lines.extend(f"  {s.student}: {s.status}. {' '.join(s.notes)}" for s in problems)
     lines.append(f"grades: {result.out / 'grades.csv'}; feedback: {result.out / 'feedback'}/")
     return "\n".join(lines)
+
+
+def _regrade_lines(result: ClassResult) -> list[str]:
+    """Which version graded the class, which students it regraded because the assignment
+    changed, and whose score changed since the last run (old → new)."""
+    lines = [f"assignment version: {short(result.version)}"]
+    regraded = sorted(
+        s.student
+        for s in result.students
+        if s.student in result.previous
+        and s.status is not Status.ERROR
+        and result.previous[s.student].version != result.version
+    )
+    if regraded:
+        earlier = sorted({short(result.previous[s].version) or "unrecorded" for s in regraded})
+        lines[0] += (
+            f" (changed since {', '.join(earlier)}: {len(regraded)} graded before were regraded)"
+        )
+    changes = result.score_changes()
+    if changes:
+        lines.append("score changed since the last run (old → new):")
+        lines.extend(f"  {student}: {old:g} → {new:g}" for student, old, new in changes)
+    return lines

@@ -21,8 +21,8 @@ fill the memory limit before its output reached the grader, and whether a print 
 output saying why, so nbgrader (which passes any test cell without an error output) cannot count
 them as passed.
 
-With a :class:`~autograder.checks.CheckServer` (``checks``), the kernel's test cells report
-their checks to the grader, which judges them in its own process (:mod:`autograder.checks`).
+With a :class:`~autograder.check_server.CheckServer` (``checks``), the kernel's test cells report
+their checks to the grader, which judges them in its own process.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import nbformat
@@ -47,7 +48,8 @@ from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 
 from autograder import sandbox
-from autograder.checks import CellChecks, CheckServer, Plan, Reference
+from autograder.check_rewriting import Plan
+from autograder.check_server import CellChecks, CheckServer, Reference
 from autograder.kernel.protocol import SOCKET_ENV
 
 # One BLAS thread per kernel: the grader runs one kernel per core, and NumPy's default of one
@@ -107,14 +109,39 @@ class Limits:
     sandbox: bool = True
 
 
+class Ending(StrEnum):
+    """How a notebook's run ended."""
+
+    FINISHED = "ok"
+    TIMEOUT = "timeout"  # the notebook ran past ``Limits.total_timeout``
+    IGNORED_INTERRUPT = "ignored interrupt"  # a cell still ran a time limit after its interrupt
+    TOO_MUCH_OUTPUT = "too much output"
+    OUT_OF_MEMORY = "out of memory"
+    KERNEL_DIED = "kernel died"
+
+    def reason(self, limits: Limits) -> str:
+        """Why the notebook stopped, as the cells that did not run say it."""
+        if self is Ending.TIMEOUT:
+            return f"the notebook ran longer than {limits.total_timeout:g} s and was stopped"
+        if self is Ending.IGNORED_INTERRUPT:
+            return (
+                f"a cell ran longer than {limits.cell_timeout:g} s and ignored the interrupt; "
+                "the notebook was stopped"
+            )
+        if self is Ending.TOO_MUCH_OUTPUT:
+            return f"the notebook printed more than {limits.output_mb:g} MB and was stopped"
+        if self is Ending.OUT_OF_MEMORY:
+            return f"the notebook used more than {limits.memory_mb} MB of memory and was stopped"
+        return "the kernel died (it crashed or exited)"
+
+
 @dataclass
 class Execution:
-    """An executed notebook; ``status`` is ``"ok"``, ``"timeout"``, ``"kernel died"``, ``"out of
-    memory"`` or ``"too much output"``; ``checks`` are the grader's record of the test cells'
-    checks (with a check server), ``notes`` what the student should know."""
+    """An executed notebook and how its run ended; ``checks`` are the grader's record of the test
+    cells' checks (with a check server), ``notes`` what the student should know."""
 
     notebook: NotebookNode
-    status: str
+    status: Ending
     seconds: float
     checks: dict[str, CellChecks] | None = None
     notes: list[str] = field(default_factory=list)
@@ -279,6 +306,21 @@ def _size(value: object, depth: int = 0) -> int:
     return 8
 
 
+class _Stopper:
+    """Stops a notebook's run early: keeps the first reason and kills the kernel (from another
+    thread: it is called from nbclient's callbacks and from the watchdog timer)."""
+
+    def __init__(self, kernel: Kernel):
+        self.kernel = kernel
+        self.ending: Ending | None = None
+        self.running: int | None = None  # the index of the cell being run
+
+    def stop(self, ending: Ending) -> None:
+        if self.ending is None:
+            self.ending = ending
+        threading.Thread(target=self.kernel.kill).start()
+
+
 def execute_notebook(
     nb: NotebookNode,
     kernel: Kernel,
@@ -293,24 +335,18 @@ def execute_notebook(
     """
     nb = nbformat.from_dict(nb)
     server = CheckServer(str(kernel.checks_socket), *checks) if checks else None
-    stopped: list[str] = []
-    running: list[int] = []  # the index of the cell being run
+    stopper = _Stopper(kernel)
 
     def begin(cell: NotebookNode, cell_index: int) -> None:
-        running[:] = [cell_index]
+        stopper.running = cell_index
         if server is not None:
             server.begin_cell(cell.get("id"))
-
-    def kill(reason: str) -> None:
-        if not stopped:
-            stopped.append(reason)
-        threading.Thread(target=kernel.kill).start()
 
     client = _LimitedClient(
         nb,
         output_limit=int(limits.output_mb * (1 << 20)),
-        on_too_much=lambda: kill("too much output"),
-        on_stuck=lambda: kill("stuck"),
+        on_too_much=lambda: stopper.stop(Ending.TOO_MUCH_OUTPUT),
+        on_stuck=lambda: stopper.stop(Ending.IGNORED_INTERRUPT),
         on_cell_execute=begin,
         km=kernel.manager,
         timeout=limits.cell_timeout,
@@ -320,55 +356,58 @@ def execute_notebook(
         record_timing=False,
         resources={"metadata": {"path": str(kernel.workdir)}},
     )
-
-    watchdog = threading.Timer(limits.total_timeout, lambda: kill("timeout"))
-    start = time.perf_counter()
-    status = "ok"
-    watchdog.start()
     try:
-        client.execute(cleanup_kc=True)
-    except DeadKernelError:
-        status = stopped[0] if stopped else "kernel died"
-    except Exception:
-        if not stopped:
-            raise
-        status = stopped[0]
-    finally:
-        watchdog.cancel()
-        atexit.unregister(client._cleanup_kernel)  # left registered when the kernel died
-        seconds = time.perf_counter() - start
-        cgroups = kernel.cgroups
-        if cgroups is not None and status == "kernel died" and cgroups.out_of_memory():
-            status = "out of memory"
+        ending, seconds = _run_cells(client, stopper, limits)
+        cgroups = kernel.cgroups  # read before the shutdown destroys them
+        if cgroups is not None and ending is Ending.KERNEL_DIED and cgroups.out_of_memory():
+            ending = Ending.OUT_OF_MEMORY
         refused = cgroups.refused_processes() if cgroups is not None else 0
+    finally:
         kernel.shutdown()
         if server is not None:
             server.close()
+    if ending is not Ending.FINISHED:
+        _mark_stopped(nb, stopper.running, ending.reason(limits))
     notes = []
     if refused:
         notes.append(
             f"Your code tried to run more than {limits.max_processes} processes and threads at "
             f"once; {refused} were refused."
         )
-    if status != "ok":
-        reason = {
-            "timeout": f"the notebook ran longer than {limits.total_timeout:g} s and was stopped",
-            "too much output": f"the notebook printed more than {limits.output_mb:g} MB and "
-            "was stopped",
-            "out of memory": f"the notebook used more than {limits.memory_mb} MB of memory and "
-            "was stopped",
-            "stuck": f"a cell ran longer than {limits.cell_timeout:g} s and ignored the "
-            "interrupt; the notebook was stopped",
-        }.get(status, "the kernel died (it crashed or exited)")
-        if running:
-            cell = nb.cells[running[0]]
-            if not any(output.output_type == "error" for output in cell.outputs):
-                cell.outputs.append(
-                    nbformat.v4.new_output("error", ename="NotRun", evalue=reason, traceback=[])
-                )
-        mark_unexecuted(nb, reason)
-    status = "timeout" if status == "stuck" else status
-    return Execution(nb, status, seconds, server.cells if server else None, notes)
+    return Execution(nb, ending, seconds, server.cells if server else None, notes)
+
+
+def _run_cells(client: _LimitedClient, stopper: _Stopper, limits: Limits) -> tuple[Ending, float]:
+    """Execute the notebook under the watchdog of ``limits.total_timeout``: how it ended, and
+    the seconds it took."""
+    watchdog = threading.Timer(limits.total_timeout, stopper.stop, [Ending.TIMEOUT])
+    start = time.perf_counter()
+    watchdog.start()
+    try:
+        client.execute(cleanup_kc=True)
+        ending = Ending.FINISHED
+    except DeadKernelError:
+        ending = stopper.ending or Ending.KERNEL_DIED
+    except Exception:
+        if stopper.ending is None:
+            raise
+        ending = stopper.ending
+    finally:
+        watchdog.cancel()
+        atexit.unregister(client._cleanup_kernel)  # left registered when the kernel died
+    return ending, time.perf_counter() - start
+
+
+def _mark_stopped(nb: NotebookNode, running: int | None, reason: str) -> None:
+    """Say ``reason`` in the cell that was running when the notebook stopped (unless it has an
+    error already) and in every cell that did not run."""
+    if running is not None:
+        cell = nb.cells[running]
+        if not any(output.output_type == "error" for output in cell.outputs):
+            cell.outputs.append(
+                nbformat.v4.new_output("error", ename="NotRun", evalue=reason, traceback=[])
+            )
+    mark_unexecuted(nb, reason)
 
 
 def mark_unexecuted(nb: NotebookNode, reason: str) -> None:

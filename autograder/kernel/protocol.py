@@ -1,11 +1,11 @@
 """Both ends of the wire between a grading kernel and the grader.
 
 While a class is graded, the test cells' calls to ``check_array``/``check_scalar`` are rewritten
-(:mod:`autograder.checks`): in the student's sandbox they call :func:`report_check`, which sends
-the values over a Unix socket to the grader's check server and raises what the grader answers; in
-the instructor's reference run they call :func:`record_check`, which publishes the expected values
-as display data of type :data:`REFERENCE_MIME`. Values travel as JSON descriptions plus one blob
-of raw float64 data (:func:`encode_values` / :func:`decode_values`): nothing is ever pickled.
+(:mod:`autograder.check_rewriting`): in the student's sandbox they call :func:`report_check`, which
+sends the values over a Unix socket to the grader's check server and raises what the grader answers;
+in the instructor's reference run they call :func:`record_check`, which publishes the expected
+values as display data of type :data:`REFERENCE_MIME`. Values travel as JSON descriptions plus one
+blob of raw float64 data (:func:`encode_values` / :func:`decode_values`): nothing is ever pickled.
 
 A report is framed as ``MAGIC``, the header's and the data's lengths (``<IQ``), the JSON header,
 then the data (:func:`read_report` on the grader's side). Neither function is meant to be called

@@ -328,7 +328,7 @@ def test_solution_notebook_runs_end_to_end_and_trains_like_the_reference(tmp_pat
     assert "MLP backprop: correct on the example" in text
 
 
-# --- checks judged by the grader (autograder.checks) -------------------------------------------
+# --- checks judged by the grader (check_rewriting, check_server) ------------------------------
 
 
 def _source_with(answer: str, *tests: str) -> nbformat.NotebookNode:
@@ -347,7 +347,7 @@ def _source_with(answer: str, *tests: str) -> nbformat.NotebookNode:
 
 
 def test_plan_keeps_expected_values_out_of_the_sandbox_unless_they_are_the_students():
-    from autograder.checks import plan
+    from autograder.check_rewriting import plan
 
     source = _source_with(
         "def f(x):\n    return 2 * x",
@@ -372,7 +372,8 @@ def test_plan_keeps_expected_values_out_of_the_sandbox_unless_they_are_the_stude
 def test_check_server_judges_reports_in_order_and_a_skipped_check_fails(tmp_path):
     import socket as sockets
 
-    from autograder.checks import CheckServer, Reference, plan, verdict
+    from autograder.check_rewriting import plan
+    from autograder.check_server import CheckServer, Reference, verdict
     from autograder.kernel.protocol import SOCKET_ENV, report_check
 
     source = _source_with(

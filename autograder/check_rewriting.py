@@ -1,52 +1,41 @@
-"""Checks judged by the grader, not by the student's process.
+"""Rewrite the checks of the instructor's cells so that the grader, not the student's process,
+judges them; decide by a taint analysis of the source which expected values the grader can hold.
 
 A test cell fails by raising; in any nbgrader course the checks therefore run in the student's
 kernel, where the student's code can redefine ``check_array``, patch NumPy or silence the error.
 Here every call ``check_array(name, received, expected, ...)`` / ``check_scalar(...)`` in the
-instructor's cells is rewritten before the notebook runs:
+instructor's cells is rewritten before the notebook runs (:func:`plan`, :func:`apply`):
 
 - In the **reference run** (the instructor's solution, once per class) it becomes
   ``record_check(site, kind, ...)``: the expected value, the mistakes' values and the tolerances
-  are published to the grader (:func:`reference_records`), then checked as usual.
+  are published to the grader, then checked as usual.
 - In the **student's sandbox** it becomes ``report_check(site, name, received)``: the received
-  value is serialized to the grader's :class:`CheckServer`, which compares it, in the grader's own
-  process, with the reference run's expected value, and answers with the message that
-  ``check_array`` would have raised (the student's cell raises it). The expected value and how it
-  is computed never enter the sandbox.
+  value goes to the grader's check server (:mod:`autograder.check_server`), which compares it
+  with the reference run's expected value. The expected value and how it is computed never enter
+  the sandbox.
 
 That holds where the expected value follows from the test's inputs alone. Where it is computed
 from the student's own objects (a gradient check of the student's network against differences
 of the student's loss), the reference run's value would be another number; there the sandbox sends
 ``received``, ``expected`` and the mistakes as the test computed them
-(``report_check(site, name, received, expected, mistakes)``) and the grader still compares them
-itself. Which case a check is decided from the source by a taint analysis (:func:`plan`): a value
-is the student's if it is computed from a name an answer cell defines, or from an object handed
-to the student's code (which may have changed it).
-
-A test passes only if the sandbox ran it without an error **and** reported exactly the checks the
-reference run made, each confirmed by the grader (:func:`verdict`): a test whose checks were
-skipped, silenced or answered with forged values fails.
+(``report_check(site, name, received, expected, mistakes)``). Which case a check is decided by
+:func:`plan`: a value is the student's if it is computed from a name an answer cell defines, or
+from an object handed to the student's code (which may have changed it). Both ends of the wire
+are :mod:`autograder.kernel.protocol`.
 """
 
 from __future__ import annotations
 
 import ast
-import base64
 import builtins
 import copy
-import json
-import os
-import socket
-import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from IPython.core.inputtransformer2 import TransformerManager
 from nbformat import NotebookNode
 
-from autograder.kernel.protocol import REFERENCE_MIME, decode_values, read_report
 from autograder.notebooks import is_answer, is_demo
-from course.checks import Described, check_message
 
 CHECKS = {"check_array", "check_scalar"}
 REPORT = "__autograder_check__"
@@ -71,6 +60,15 @@ class Plan:
     sandbox: dict[str, str] = field(default_factory=dict)
     reference: dict[str, str] = field(default_factory=dict)
     sites: dict[str, Site] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as plain data (JSON), for a grading task."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        sites = {key: Site(**site) for key, site in data["sites"].items()}
+        return cls(dict(data["sandbox"]), dict(data["reference"]), sites)
 
 
 def plan(source: NotebookNode) -> Plan:
@@ -355,187 +353,3 @@ def _headers(node: ast.stmt) -> list[ast.AST]:
     if isinstance(node, ast.With | ast.AsyncWith):
         return list(node.items)
     return []
-
-
-# --- values across the sandbox's wall ---------------------------------------------------------
-
-
-@dataclass
-class Reference:
-    """What a check must find: from the instructor's reference run."""
-
-    site: str
-    kind: str
-    name: str
-    rtol: float
-    atol: float
-    expected: Any
-    mistakes: dict[str, Any]
-
-
-def reference_records(nb: NotebookNode) -> dict[str, list[Reference]]:
-    """Per cell id, the checks the reference run made, in order."""
-    records: dict[str, list[Reference]] = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            record = output.get("data", {}).get(REFERENCE_MIME)
-            if output.get("output_type") != "display_data" or record is None:
-                continue
-            if isinstance(record, str):
-                record = json.loads(record)
-            values = decode_values(record["values"], base64.b64decode(record["data"]))
-            records.setdefault(cell["id"], []).append(
-                Reference(
-                    record["site"],
-                    record["kind"],
-                    record["name"],
-                    float(record["rtol"]),
-                    float(record["atol"]),
-                    values[0],
-                    dict(zip(record["hints"], values[1:], strict=True)),
-                )
-            )
-    return records
-
-
-# --- the grader's side of the channel ---------------------------------------------------------
-
-
-@dataclass
-class CellChecks:
-    """The checks of one instructor cell as the grader saw them."""
-
-    expected: int
-    confirmed: int = 0
-    failure: str | None = None  # the first failed check's message
-
-
-class CheckServer:
-    """Judge the checks a sandboxed kernel reports, on a Unix socket at ``path``.
-
-    The grader calls :meth:`begin_cell` before each cell runs; the checks of that cell must then
-    arrive in the reference run's order. Everything read from the socket is untrusted: sizes
-    are bounded, arrays are raw float64, and a malformed or unexpected report fails the cell.
-    """
-
-    def __init__(self, path: str, plan: Plan, references: dict[str, list[Reference]]):
-        self.path, self.plan, self.references = path, plan, references
-        self.cells: dict[str, CellChecks] = {}
-        self._current: str | None = None
-        self._lock = threading.Lock()
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._socket.bind(path)
-        os.chmod(path, 0o666)
-        self._socket.listen(8)
-        self._closed = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def begin_cell(self, cell_id: str | None) -> None:
-        with self._lock:
-            self._current = cell_id
-            if cell_id in self.references and cell_id not in self.cells:
-                self.cells[cell_id] = CellChecks(len(self.references[cell_id]))
-
-    def close(self) -> None:
-        self._closed = True
-        try:
-            self._socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._socket.close()
-        self._thread.join(timeout=5)
-
-    def _serve(self) -> None:
-        while not self._closed:
-            try:
-                connection, _ = self._socket.accept()
-            except OSError:
-                return
-            with connection:
-                connection.settimeout(10)
-                try:
-                    message = self._judge(read_report(connection))
-                except Exception as error:  # a malformed report fails the cell, nothing more
-                    message = self._fail(f"the grader could not read a check's values ({error})")
-                try:
-                    connection.sendall(json.dumps({"message": message}).encode())
-                except OSError:
-                    pass
-
-    def _fail(self, message: str) -> str:
-        with self._lock:
-            cell = self.cells.get(self._current or "")
-            if cell is not None and cell.failure is None:
-                cell.failure = message
-        return message
-
-    def _judge(self, request: tuple[dict, bytes]) -> str | None:
-        header, data = request
-        with self._lock:
-            cell_id = self._current
-            cell = self.cells.get(cell_id or "")
-            references = self.references.get(cell_id or "", [])
-            if cell is None or cell.failure is not None:
-                return None if cell is None else cell.failure
-            index = cell.confirmed
-        site = self.plan.sites.get(str(header.get("site")))
-        if index >= len(references) or site is None or references[index].site != site.id:
-            return self._fail(
-                "the test's checks did not run as written (your code changed the test's "
-                "helpers or called them itself)"
-            )
-        reference = references[index]
-        values = decode_values(header["values"], data)
-        name = str(header.get("name") or reference.name)[:300]
-        if site.from_reference:
-            expected, mistakes = reference.expected, reference.mistakes
-        else:
-            if len(values) < 2:
-                return self._fail("the test's checks did not run as written")
-            expected = values[1]
-            hints = [str(h) for h in header.get("hints", [])]
-            mistakes = dict(zip(hints, values[2:], strict=False))
-        if isinstance(expected, Described) or expected is None:
-            message = f"{name}: the test's expected value is not a number array."
-        else:
-            message = check_message(
-                name,
-                values[0],
-                expected,
-                rtol=reference.rtol,
-                atol=reference.atol,
-                mistakes=mistakes,
-                scalar=site.kind == "check_scalar",
-            )
-        if message is not None:
-            return self._fail(message)
-        with self._lock:
-            cell.confirmed += 1
-        return None
-
-
-def verdict(
-    cell_id: str,
-    cells: dict[str, CellChecks] | None,
-    references: dict[str, list[Reference]],
-    errored: bool,
-) -> tuple[bool, str | None]:
-    """Whether a test cell passed by the grader's own account (``cells``: the check server's
-    record; ``None`` if there was none), and the reason if the grader knows better than the
-    cell's outputs (``None``: use the cell's error message)."""
-    if cells is None or cell_id not in references:
-        return not errored, None
-    checks = cells.get(cell_id)
-    if checks is None:  # it never started: its outputs say why
-        return False, None
-    if checks.failure is not None:
-        return False, checks.failure
-    if errored:
-        return False, None
-    if checks.confirmed != checks.expected:
-        return False, (
-            f"the grader confirmed {checks.confirmed} of the test's {checks.expected} checks: "
-            "your code stopped the test's checks from reaching the grader"
-        )
-    return True, None
