@@ -40,7 +40,7 @@ from nbgrader.preprocessors import ClearOutput, DeduplicateIds
 from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_solution
 from sqlalchemy.exc import SAWarning
 
-from autograder import checks, feedback
+from autograder import checks, feedback, late
 from autograder.course import Course
 from autograder.notebooks import (
     blocked_references,
@@ -56,13 +56,17 @@ from autograder.progress import Progress
 from autograder.restore import restore
 from autograder.runner import Execution, KernelPool, Limits, execute_notebook, start_kernel
 from autograder.sandbox import scratch_root
-from autograder.submissions import Submission, collect
+from autograder.submissions import Submission, collect_download
 
 # nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every new submission: harmless.
 warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.")
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
+GRADES_COLUMNS = (
+    *("student", "name", "assignment", "score", "max_score", "status", "late", "penalty"),
+)
+"""The first columns of ``grades.csv``; each test's points follow."""
 
 
 @dataclass
@@ -79,6 +83,9 @@ class StudentResult:
     notes: list[str] = field(default_factory=list)
     execution_seconds: float = 0.0
     unchanged: bool = False
+    name: str = ""  # as the learning-management system's download gives it
+    late_hours: float | None = None  # None: not known (no deadline, no late marker)
+    penalty: float = 0.0  # fraction of the score the late policy takes
 
     @classmethod
     def from_json(cls, text: str) -> StudentResult:
@@ -93,6 +100,8 @@ class ClassResult:
     students: list[StudentResult]
     seconds: float
     out: Path
+    lms: str | None = None  # the download's format: "canvas", "moodle" or None
+    skipped: list[str] = field(default_factory=list)  # files not graded, and why
 
 
 @dataclass
@@ -112,13 +121,17 @@ def grade_class(
     limits: Limits | None = None,
     force: bool = False,
     progress: TextIO | None = sys.stderr,
+    course: Path = late.COURSE_FILE,
 ) -> ClassResult:
-    """Autograde every submission in ``submissions`` (see :mod:`autograder.submissions`)."""
+    """Autograde every submission in ``submissions`` (see :mod:`autograder.submissions`), with
+    the deadline and late policy of ``course`` (see :mod:`autograder.late`)."""
     start = time.perf_counter()
     limits = limits or Limits()
     source = read_source(source_path(solutions, assignment))
     plan = checks.plan(source)
-    class_submissions = collect(submissions, assignment)
+    rule = late.rule_for(late.load(course), assignment)
+    collected = collect_download(submissions, assignment)
+    class_submissions = collected.submissions
     bar = Progress(len(class_submissions), assignment, progress) if progress else None
     results: dict[str, StudentResult] = {}
 
@@ -132,7 +145,7 @@ def grade_class(
 
     to_grade = []
     for submission in class_submissions:
-        earlier = None if force else _earlier_result(out, assignment, submission)
+        earlier = None if force else _earlier_result(out, assignment, submission, rule)
         if earlier is None:
             to_grade.append(submission)
         else:
@@ -146,7 +159,7 @@ def grade_class(
     background = ThreadPoolExecutor(max_workers=1)
     reference = background.submit(reference_run, source, plan, setup, limits) if to_grade else None
     try:
-        with _Grader(assignment, out, source, limits, plan) as grader:
+        with _Grader(assignment, out, source, limits, plan, rule) as grader:
             with ThreadPoolExecutor(max_workers=workers) as executor:
                 futures: dict[Future[Execution], _Job] = {}
                 for submission in to_grade:
@@ -176,7 +189,8 @@ def grade_class(
         pool.close()
 
     students = [results[s.student] for s in class_submissions]
-    return ClassResult(assignment, students, time.perf_counter() - start, out)
+    seconds = time.perf_counter() - start
+    return ClassResult(assignment, students, seconds, out, collected.lms, collected.skipped)
 
 
 def reference_run(
@@ -215,8 +229,11 @@ def _graded_dir(out: Path, assignment: str, student: str) -> Path:
     return out / "course" / "autograded" / student / assignment
 
 
-def _earlier_result(out: Path, assignment: str, submission: Submission) -> StudentResult | None:
-    """The stored result if exactly these bytes were graded before."""
+def _earlier_result(
+    out: Path, assignment: str, submission: Submission, rule: late.AssignmentRule
+) -> StudentResult | None:
+    """The stored result if exactly these bytes were graded before, under today's late policy
+    (stored again if that changed it)."""
     graded = _graded_dir(out, assignment, submission.student)
     stamp, result = graded / "submission.sha256", graded / "result.json"
     if not (stamp.exists() and result.exists()):
@@ -224,8 +241,36 @@ def _earlier_result(out: Path, assignment: str, submission: Submission) -> Stude
     if stamp.read_text() != hashlib.sha256(submission.content).hexdigest():
         return None
     earlier = StudentResult.from_json(result.read_text())
+    now = (submission.name, *_late(rule, submission))
+    if now != (earlier.name, earlier.late_hours, earlier.penalty):
+        earlier.name, earlier.late_hours, earlier.penalty = now
+        result.write_text(json.dumps(asdict(earlier), indent=1))
     earlier.unchanged = True
     return earlier
+
+
+def _late(rule: late.AssignmentRule, submission: Submission) -> tuple[float | None, float]:
+    """(hours late, fraction lost) of a submission: by its time if known, else the LMS's
+    marker (:func:`autograder.late.penalty`)."""
+    when = submission.submitted_at or submission.late
+    return late.penalty(rule.policy, when, rule.deadline)
+
+
+def _late_note(result: StudentResult, submission: Submission) -> str | None:
+    if not result.late_hours:
+        return None
+    how = (
+        f"{result.late_hours:.1f} hours late"
+        if submission.submitted_at
+        else f"marked late by the course's LMS (counted as {result.late_hours:g} hours late)"
+    )
+    if not result.penalty:
+        return f"Your submission was {how}."
+    return (
+        f"Your submission was {how}: the late policy takes {100 * result.penalty:g}% of your "
+        f"score, {result.score:g} -> {result.score * (1 - result.penalty):g} / "
+        f"{result.max_score:g}."
+    )
 
 
 def _save_auto_grades(
@@ -274,9 +319,11 @@ class _Grader:
         source: NotebookNode,
         limits: Limits,
         plan: checks.Plan,
+        rule: late.AssignmentRule,
     ):
         self.assignment = assignment
         self.plan = plan
+        self.rule = rule
         self.references: dict[str, list[checks.Reference]] = {}  # from the reference run
         self.instructor_ids = _instructor_ids(source)
         self.answer_ids = {grade_id(c) for c in source.cells if is_answer(c)}
@@ -405,8 +452,13 @@ class _Grader:
             )
         score, max_score = sum(t.points for t in tests), sum(t.max_points for t in tests)
         result = StudentResult(student, status, score, max_score, tests, notes, seconds)
+        result.name = submission.name
+        result.late_hours, result.penalty = _late(self.rule, submission)
+        if note := _late_note(result, submission):
+            notes.insert(0, note)
         page = feedback.render(
             student=student,
+            name=submission.name,
             assignment=self.assignment,
             score=score,
             max_score=max_score,
@@ -437,7 +489,9 @@ class _Grader:
         return "\n".join(kept) if kept else "the test failed (its details are hidden)"
 
     def write_grades_csv(self, path: Path) -> None:
-        """One row per student ever graded on this assignment, from the gradebook."""
+        """One row per student ever graded on this assignment, from the gradebook: ``score`` is
+        the points after the late policy's ``penalty`` (a fraction), ``late`` the hours late
+        (empty: not known), then each test's points."""
         tests = list(self.titles)
         rows = []
         for submission in sorted(
@@ -445,21 +499,25 @@ class _Grader:
             key=lambda s: s.student.id,
         ):
             result = self._graded_dir(submission.student.id) / "result.json"
-            status = json.loads(result.read_text())["status"] if result.exists() else ""
+            stored = json.loads(result.read_text()) if result.exists() else {}
+            hours, fraction = stored.get("late_hours"), stored.get("penalty", 0.0)
             by_name = {g.name: g.score for g in submission.notebooks[0].grades}
             rows.append(
                 [
                     submission.student.id,
+                    stored.get("name", ""),
                     self.assignment,
-                    f"{submission.score:g}",
+                    f"{round(submission.score * (1 - fraction), 4):g}",
                     f"{submission.max_score:g}",
-                    status,
+                    stored.get("status", ""),
+                    "" if hours is None else f"{round(hours, 2):g}",
+                    f"{fraction:g}",
                     *(f"{by_name.get(t) or 0:g}" for t in tests),
                 ]
             )
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["student", "assignment", "score", "max_score", "status", *tests])
+            writer.writerow([*GRADES_COLUMNS, *tests])
             writer.writerows(rows)
 
 
@@ -522,6 +580,11 @@ def summary(result: ClassResult) -> str:
             lines.append(
                 f"  {100 * passed / len(students):5.1f}%  {test.max_points:g} pt  {test.grade_id}"
             )
+    if result.lms:
+        lines.append(f"read as a {result.lms.capitalize()} download")
+    if result.skipped:
+        lines.append("not graded:")
+        lines.extend(f"  {reason}" for reason in result.skipped)
     problems = [s for s in result.students if s.status not in ("graded",)]
     if problems:
         lines.append("problems:")
