@@ -22,6 +22,8 @@ from __future__ import annotations
 import ast
 import fnmatch
 import importlib.metadata
+import io
+import os
 import re
 import shutil
 import subprocess
@@ -61,18 +63,34 @@ def build(out: Path = KIT, *, repo: Path = REPO) -> Path:
     for page in book_pages(repo):
         target = (out / page).with_suffix(".ipynb")
         target.parent.mkdir(parents=True, exist_ok=True)
-        jupytext.write(jupytext.read(repo / page), target, fmt="ipynb")
+        notebook = jupytext.read(repo / page)
+        for i, cell in enumerate(notebook.cells):  # stable ids: the same page, the same bytes
+            cell.id = f"{target.stem}-{i:02d}"
+        jupytext.write(notebook, target, fmt="ipynb")
         notebooks.append(target)
     wheel = build_wheel(repo, out / "wheels")
     own = top_level_packages(wheel)
     (out / "requirements.txt").write_text(
         requirements_text(repo, imported_distributions(notebooks, own))
     )
-    zipped = out.with_suffix(".zip")
-    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(out.rglob("*")):
+    return _zip(out)
+
+
+def _zip(folder: Path) -> Path:
+    """``folder.zip``, its members dated 1980-01-01 so that an unchanged kit gives the same
+    bytes, and left untouched then (a new time would make Sphinx re-read the pages linking
+    to it)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
             if path.is_file():
-                archive.write(path, Path(out.name) / path.relative_to(out))
+                name = (Path(folder.name) / path.relative_to(folder)).as_posix()
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
+    zipped = folder.with_suffix(".zip")
+    if not zipped.is_file() or zipped.read_bytes() != buffer.getvalue():
+        zipped.write_bytes(buffer.getvalue())
     return zipped
 
 
@@ -116,6 +134,7 @@ def build_wheel(repo: Path, wheels: Path) -> Path:
              "--no-build-isolation", "--wheel-dir", str(wheels), str(source)],
             capture_output=True,
             text=True,
+            env={**os.environ, "SOURCE_DATE_EPOCH": "315532800"},  # the same bytes every time
         )  # fmt: skip
         if run.returncode != 0:
             raise RuntimeError(f"kit: building the wheel failed:\n{run.stdout}{run.stderr}")
