@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from lmsfixtures import Entry, canvas_file, canvas_prefix, extract, moodle_file, write_zip
 
-from autograder import late, lms
+from autograder import export, late, lms
 from autograder.submissions import collect_download
 
 pytestmark = pytest.mark.autograder
@@ -219,3 +219,54 @@ def test_a_bad_course_file_is_refused_clearly(tmp_path, text, message):
     course.write_text(text)
     with pytest.raises(ValueError, match=message):
         late.load(course)
+
+
+# --- grades into a gradebook file ----------------------------------------------------------
+
+GRADES = [
+    export.Grade("104", "müllerjürgen", 20.0, 25.0, "0", "0", "graded"),
+    export.Grade("2231", "obriensiobhán", 12.5, 25.0, "1", "0.2", "graded"),
+]
+
+
+def test_csv_records_keep_every_field_s_raw_span():
+    text = 'a,"b ""q"", c",\r\n"multi\nline",,x\n\nlast'
+    records = export.split_records(text)
+    assert [[v for v, _ in r] for r in records] == [
+        ["a", 'b "q", c', ""],
+        ["multi\nline", "", "x"],
+        ["last"],
+    ]
+    start, end = records[0][1][1]
+    assert text[start:end] == '"b ""q"", c"'
+
+
+def test_a_canvas_gradebook_changes_in_the_assignment_column_only():
+    gradebook = (
+        "Student,ID,SIS User ID,SIS Login ID,Section,HW1 Backprop (1201),Quiz (7)\r\n"
+        "    Points Possible,,,,,50.00,10\r\n"
+        '"Müller, Jürgen",104,S1,jm,"A, B",,"9,5"\r\n'
+        '"Test, Student",999,,,A,3,\r\n'
+    )
+    result = export.export(GRADES, "hw1-backprop", "canvas", gradebook=gradebook)
+    assert result.text == gradebook.replace(',"A, B",,', ',"A, B",40,').replace(",A,3,", ",A,,")
+    assert [g.student for g in result.unmatched] == ["2231"] and result.scale == 2
+    assert (result.filled, result.empty) == (1, 1)
+
+
+def test_a_moodle_worksheet_changes_in_the_grade_column_only():
+    worksheet = (
+        'Identifier,"Full name",Grade,"Maximum Grade","Last modified (grade)"\n'
+        '"Participant 104","Jürgen Müller",,25.00,-\n'
+        '"Participant 2231","Siobhán O\'Brien",3,25.00,"Monday, 12 October 2026, 1:00 PM"\n'
+    )
+    result = export.export(GRADES, "hw1-backprop", "moodle", gradebook=worksheet, missing="zero")
+    assert result.text == worksheet.replace(",,25.00", ",20,25.00").replace(",3,25", ",12.5,25")
+    assert result.unmatched == []
+
+
+def test_a_gradebook_without_the_import_columns_is_refused():
+    with pytest.raises(ValueError, match="no column 'Last modified \\(grade\\)'"):
+        export.export(GRADES, "hw1-backprop", "moodle", gradebook="Identifier,Grade\n")
+    with pytest.raises(ValueError, match="no column 'ID'"):
+        export.export(GRADES, "hw1-backprop", "canvas", gradebook="Student,Score\n")
