@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def _fill(
         _index(header, MOODLE_MODIFIED, "a Moodle grading worksheet")  # its import needs it
         target = _index(header, column or MOODLE_GRADE, "the grading worksheet")
     by_id = {g.student: g for g in grades}
-    points_possible = _points_possible(records, header, id_index, target, lms)
+    points_possible = _points_possible(records, header, target, lms)
     result = Export("")
     seen = set()
     edits: list[tuple[tuple[int, int], str]] = []
@@ -195,7 +196,9 @@ def _canvas_column(header: list[str], assignment: str) -> int:
     return found[0]
 
 
-def _points_possible(records, header, id_index, target, lms):
+def _points_possible(
+    records: list[list[tuple[str, tuple[int, int]]]], header: list[str], target: int, lms: str
+) -> Callable[[list[str]], float]:
     """A function of a student's row that gives the gradebook's points possible (0: unknown)."""
     if lms == "canvas":
         for record in records[1:]:
