@@ -1,12 +1,12 @@
 # Two commands set everything up on a fresh machine with Python 3.11:
-#   make book   build the book into _build/html
+#   make book   build the book into _build/html (and the student kit it links to)
 #   make test   install the test extras and run the whole suite
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp
 
-.PHONY: book test lint bench clean lab grade release
+.PHONY: book kit test lint bench clean lab grade release
 
 $(STAMP)-runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(STAMP)-test: $(STAMP)-runtime requirements-test.txt
 	$(BIN)/python -m pip install --quiet -r requirements-test.txt
 	touch $@
 
-book: $(STAMP)-runtime
+book: $(STAMP)-runtime kit
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 	@echo "The book is built: open file://$(CURDIR)/_build/html/index.html"
 
@@ -46,6 +46,10 @@ bench: $(STAMP)-test
 # Homework: students work in JupyterLab; the instructor releases and grades (autograder/README.md).
 lab: $(STAMP)-runtime
 	$(BIN)/jupyter lab --notebook-dir=exercises
+
+# What students get: _build/kit/ and _build/kit.zip (autograder/kit.py); the book links to it.
+kit: $(STAMP)-runtime
+	$(BIN)/python -m autograder kit --out _build/kit
 
 release: $(STAMP)-runtime
 	$(BIN)/python -m autograder release

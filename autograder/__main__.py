@@ -1,7 +1,9 @@
-"""The instructor's command line: ``python -m autograder {release,grade,demo}``.
+"""The instructor's command line: ``python -m autograder {release,grade,export,kit,demo,checks}``.
 
     release [ASSIGNMENT ...]                 regenerate exercises/ from solutions/
     grade ASSIGNMENT SUBMISSIONS --out DIR   autograde a class: DIR/grades.csv, DIR/feedback/
+    export ASSIGNMENT --out DIR --format F   DIR/grades.csv as the CSV Canvas or Moodle imports
+    kit [--out DIR]                          build the student kit (_build/kit, _build/kit.zip)
     demo [--out DIR]                         grade the bundled demo class of Homework 1
     checks ASSIGNMENT                        list the checks and who computes their expected value
 
@@ -15,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import check_rewriting, grading, release, sandbox
+from autograder import check_rewriting, export, grading, kit, late, release, sandbox
 from autograder.demo import build_demo_class
 from autograder.notebooks import read_source, source_path
 from autograder.runner import Limits
@@ -37,8 +39,27 @@ def main(argv: list[str] | None = None) -> int:
     grade_parser = commands.add_parser("grade", help="autograde a class")
     grade_parser.add_argument("assignment")
     grade_parser.add_argument(
-        "submissions", type=Path, help="folder or .zip of <student>.ipynb, or nbgrader's submitted/"
+        "submissions",
+        type=Path,
+        help="a Canvas or Moodle download (.zip or folder), a folder or .zip of <student>.ipynb, "
+        "or nbgrader's submitted/",
     )
+    export_parser = commands.add_parser("export", help="grades as the CSV an LMS imports")
+    export_parser.add_argument("assignment")
+    export_parser.add_argument("--out", type=Path, required=True, help="the grading's --out")
+    export_parser.add_argument("--format", choices=export.FORMATS, required=True)
+    export_parser.add_argument(
+        "--gradebook", type=Path, help="the gradebook exported from Canvas, or Moodle's worksheet"
+    )
+    export_parser.add_argument("--column", help="the gradebook's column of this assignment")
+    export_parser.add_argument(
+        "--missing",
+        choices=("empty", "zero"),
+        default="empty",
+        help="the cell of a student without a submission (default: empty)",
+    )
+    kit_parser = commands.add_parser("kit", help="build the student kit")
+    kit_parser.add_argument("--out", type=Path, default=kit.KIT)
     checks_parser = commands.add_parser("checks", help="list an assignment's checks")
     checks_parser.add_argument("assignment")
     checks_parser.add_argument("--solutions", type=Path, default=grading.SOLUTIONS)
@@ -50,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout)
         command.add_argument("--total-timeout", type=float, default=Limits.total_timeout)
         command.add_argument("--force", action="store_true", help="re-grade unchanged submissions")
+        command.add_argument(
+            "--course", type=Path, default=late.COURSE_FILE, help="deadlines and late policy"
+        )
         command.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
         command.add_argument(
             "--max-processes",
@@ -71,6 +95,35 @@ def main(argv: list[str] | None = None) -> int:
         names = args.assignments or None
         for path in release.release(names, solutions=args.solutions, exercises=args.exercises):
             print(f"released {path}")
+        return 0
+
+    if args.command == "export":
+        try:
+            path, result = export.write(
+                args.out,
+                args.assignment,
+                args.format,
+                gradebook=args.gradebook,
+                column=args.column,
+                missing=args.missing,
+            )
+        except (ValueError, FileNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        scaled = f", scaled by {result.scale:g}" if result.scale != 1 else ""
+        print(f"{path}: {result.filled} grades{scaled}, {result.empty} students without one")
+        if result.unmatched:
+            print(
+                f"warning: {len(result.unmatched)} graded students are not in the gradebook: "
+                + ", ".join(f"{g.name or '?'} ({g.student})" for g in result.unmatched),
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+
+    if args.command == "kit":
+        zipped = kit.build(args.out)
+        print(f"the student kit: {args.out}/ and {zipped}")
         return 0
 
     if args.command == "checks":
@@ -114,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 workers=args.workers,
                 limits=limits,
                 force=args.force,
+                course=args.course,
             )
     else:
         try:
@@ -125,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 workers=args.workers,
                 limits=limits,
                 force=args.force,
+                course=args.course,
             )
         except (ValueError, FileNotFoundError, RuntimeError) as error:
             print(f"error: {error}", file=sys.stderr)

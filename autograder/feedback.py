@@ -42,13 +42,16 @@ def render(
     *,
     student: str,
     assignment: str,
+    name: str = "",
     score: float,
     max_score: float,
     tests: list[TestResult],
     notes: list[str],
 ) -> str:
-    """The feedback page; every piece of text is escaped."""
+    """The feedback page; every piece of text is escaped. ``name`` is the student's name where
+    the learning-management system gives one (the page then says both)."""
     e = html.escape
+    who = f"{name} ({student})" if name else student
     rows = "\n".join(
         f"<tr><td>{e(t.title)}</td><td class='points'>{t.points:g} / {t.max_points:g}</td>"
         f"<td class='{'passed' if t.passed else 'failed'}'>"
@@ -63,10 +66,10 @@ def render(
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>{e(assignment)}: feedback for {e(student)}</title>
+<title>{e(assignment)}: feedback for {e(who)}</title>
 <style>{STYLE}</style></head>
 <body>
-<h1>{e(assignment)}: feedback for {e(student)}</h1>
+<h1>{e(assignment)}: feedback for {e(who)}</h1>
 <p><strong>Score: {score:g} / {max_score:g}</strong></p>
 {notes_html}
 <table>

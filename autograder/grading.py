@@ -11,15 +11,21 @@ rewrite checks → run in the sandbox → judge) on a kernel started ahead of ti
 record, in the main thread (only this thread touches the SQLite file), :data:`CLASS_STEPS` store the
 grades in the gradebook as nbgrader's ``SaveAutoGrades`` would (and the graded notebook in
 ``autograded/``), write the feedback page, and record the result and which version of the assignment
-graded it.
+graded it. The late policy (:mod:`autograder.late`) is applied on this side too, from the result
+and the submission's late marker or time: a student's :class:`SubmissionRecord` says how late the
+submission was and what fraction of its score that costs; the feedback page says it, and
+``grades.csv`` has the score after it. It is worked out again on every run, so a changed deadline
+or policy reaches a stored grade without running the notebook again.
 
 Re-running is idempotent: a submission is not run again when its bytes *and* the assignment's
 version (:func:`autograder.version.assignment_version`: its source, the framework and the grader)
-are those of its stored result (unless ``force``); after a fix of a test every student is
-regraded and the summary lists whose score changed. ``grades.csv`` is written from the gradebook,
-which keeps every student ever graded. A submission that cannot be read, raises, loops or kills
-its kernel is graded as it is; only a failure of the grader itself (say, a kernel that cannot
-start) leaves the student's earlier grade in place, and is reported.
+are those of its stored result (unless ``force``); after a fix of a test every student is regraded
+and the summary lists whose score changed. ``grades.csv`` is written from the gradebook, which keeps
+every student ever graded. The submissions may be a Canvas or Moodle download
+(:func:`autograder.submissions.collect_download`); the summary lists the files not graded. A
+submission that cannot be read, raises, loops or kills its kernel is graded as it is; only a failure
+of the grader itself (say, a kernel that cannot start) leaves the student's earlier grade in place,
+and is reported.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import compute_checksum, is_grade, is_solution
 from sqlalchemy.exc import SAWarning
 
-from autograder import check_rewriting, feedback
+from autograder import check_rewriting, feedback, late
 from autograder.check_server import reference_records
 from autograder.course import Course
 from autograder.notebooks import grade_id, is_demo, is_test, read_source, source_path
@@ -60,7 +66,7 @@ from autograder.pipeline import (
 from autograder.progress import Progress
 from autograder.runner import Ending, KernelPool, Limits, execute_notebook, start_kernel
 from autograder.sandbox import scratch_root
-from autograder.submissions import Submission, collect
+from autograder.submissions import Submission, collect_download
 from autograder.version import assignment_version, short
 
 # nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every new submission: harmless.
@@ -69,6 +75,18 @@ warnings.filterwarnings("ignore", category=SAWarning, module=r"nbgrader\.")
 REPO = Path(__file__).resolve().parent.parent
 SOLUTIONS = REPO / "solutions"
 SUBMISSION_STAMP = "submission.sha256"  # the bytes a stored result graded
+SUBMISSION_RECORD = "submission.json"  # next to it: the name and lateness (SubmissionRecord)
+GRADES_COLUMNS = [
+    "student",
+    "name",
+    "assignment",
+    "score",
+    "max_score",
+    "status",
+    "late",
+    "penalty",
+]
+"""The first columns of ``grades.csv``; each test's points follow."""
 GRADING_LOG = "grading-log.csv"  # in the course directory: which version graded whom, when
 GRADING_LOG_COLUMNS = [
     "graded_at",
@@ -92,6 +110,8 @@ class ClassResult:
     seconds: float
     out: Path
     previous: dict[str, StudentResult] = field(default_factory=dict)
+    lms: str | None = None  # the download's format: "canvas", "moodle" or None
+    skipped: list[str] = field(default_factory=list)  # files not graded, and why
 
     def score_changes(self) -> list[tuple[str, float, float]]:
         """(student, old score, new score) of every student graded again with another score."""
@@ -115,14 +135,18 @@ def grade_class(
     limits: Limits | None = None,
     force: bool = False,
     progress: TextIO | None = sys.stderr,
+    course: Path = late.COURSE_FILE,
 ) -> ClassResult:
-    """Autograde every submission in ``submissions`` (see :mod:`autograder.submissions`)."""
+    """Autograde every submission in ``submissions`` (see :mod:`autograder.submissions`), with
+    the deadline and late policy of ``course`` (see :mod:`autograder.late`)."""
     start = time.perf_counter()
     limits = limits or Limits()
     source = read_source(source_path(solutions, assignment))
     version = assignment_version(solutions, assignment)
     plan = check_rewriting.plan(source)
-    class_submissions = collect(submissions, assignment)
+    rule = late.rule_for(late.load(course), assignment)
+    collected = collect_download(submissions, assignment)
+    class_submissions = collected.submissions
     bar = Progress(len(class_submissions), assignment, progress) if progress else None
     results: dict[str, StudentResult] = {}
 
@@ -135,7 +159,7 @@ def grade_class(
             )
 
     stored = {s.student: _stored_result(out, assignment, s.student) for s in class_submissions}
-    to_grade = []
+    to_grade, reused = [], []
     for submission in class_submissions:
         earlier = stored[submission.student]
         if (
@@ -144,6 +168,7 @@ def grade_class(
             and _reusable(out, assignment, earlier, submission, version)
         ):
             earlier.unchanged = True
+            reused.append((earlier, submission))
             done(earlier)
         else:
             to_grade.append(submission)
@@ -158,7 +183,9 @@ def grade_class(
             reference = (
                 executor.submit(reference_run, source, plan, setup, limits) if to_grade else None
             )
-            with _ClassDirectory(assignment, out, source) as directory:
+            with _ClassDirectory(assignment, out, source, rule) as directory:
+                for earlier, submission in reused:
+                    directory.update_record(earlier, submission)
                 for submission in to_grade:
                     directory.receive(submission)
                 tasks = AssignmentTasks(
@@ -185,7 +212,9 @@ def grade_class(
 
     students = [results[s.student] for s in class_submissions]
     seconds = time.perf_counter() - start
-    return ClassResult(assignment, version, students, seconds, out, previous)
+    return ClassResult(
+        assignment, version, students, seconds, out, previous, collected.lms, collected.skipped
+    )
 
 
 def reference_run(
@@ -244,8 +273,48 @@ class AssignmentTasks:
         )
 
 
+@dataclass(frozen=True)
+class SubmissionRecord:
+    """What the instructor's side knows of a submission besides its grading: the student's name
+    as the learning-management system's download gives it, and how late it was under the late
+    policy (:func:`autograder.late.penalty`: by the submission's time if known, else by the
+    LMS's late marker). Stored as ``submission.json`` beside the result record."""
+
+    name: str = ""
+    late_hours: float | None = None  # None: not known (no deadline, no late marker)
+    penalty: float = 0.0  # the fraction of the score the late policy takes
+    marked_late: bool = False  # known from the LMS's late marker only, not from a time
+
+    @classmethod
+    def of(cls, submission: Submission, rule: late.AssignmentRule) -> SubmissionRecord:
+        when = submission.submitted_at or submission.late
+        hours, fraction = late.penalty(rule.policy, when, rule.deadline)
+        marked = submission.submitted_at is None and submission.late is True
+        return cls(submission.name, hours, fraction, marked)
+
+    def score(self, score: float) -> float:
+        """``score`` after the late penalty."""
+        return score * (1 - self.penalty)
+
+    def note(self, score: float, max_score: float) -> str | None:
+        """What the feedback page says about the lateness (``None``: on time or not known)."""
+        if not self.late_hours:
+            return None
+        how = (
+            f"marked late by the course's LMS (counted as {self.late_hours:g} hours late)"
+            if self.marked_late
+            else f"{self.late_hours:.1f} hours late"
+        )
+        if not self.penalty:
+            return f"Your submission was {how}."
+        return (
+            f"Your submission was {how}: the late policy takes {100 * self.penalty:g}% of your "
+            f"score, {score:g} -> {self.score(score):g} / {max_score:g}."
+        )
+
+
 def _graded_dir(out: Path, assignment: str, student: str) -> Path:
-    """Where nbgrader keeps a student's graded notebook; our result and stamp go there too."""
+    """Where nbgrader keeps a student's graded notebook; our records and stamp go there too."""
     return out / "course" / "autograded" / student / assignment
 
 
@@ -253,6 +322,12 @@ def _stored_result(out: Path, assignment: str, student: str) -> StudentResult | 
     """The result stored for ``student`` by an earlier run, if any."""
     result = _graded_dir(out, assignment, student) / "result.json"
     return StudentResult.from_dict(json.loads(result.read_text())) if result.exists() else None
+
+
+def _stored_record(graded: Path) -> SubmissionRecord | None:
+    """The :class:`SubmissionRecord` in a student's ``graded`` folder, if any."""
+    path = graded / SUBMISSION_RECORD
+    return SubmissionRecord(**json.loads(path.read_text())) if path.exists() else None
 
 
 def _reusable(
@@ -302,8 +377,9 @@ class _ClassDirectory:
     (open for the run, used from this thread only), ``autograded/``, the feedback pages and the
     grading log."""
 
-    def __init__(self, assignment: str, out: Path, source: NotebookNode):
+    def __init__(self, assignment: str, out: Path, source: NotebookNode, rule: late.AssignmentRule):
         self.assignment = assignment
+        self.rule = rule
         self.out = out
         self.course = Course(out / "course")
         self.release = self.course.generate_assignment(assignment, source)
@@ -346,25 +422,31 @@ class _ClassDirectory:
         nbformat.write(nb, graded / f"{self.assignment}.ipynb")
 
     def write_feedback(self, result: StudentResult, submission: Submission) -> None:
-        """The student's feedback page (:mod:`autograder.feedback`)."""
+        """The student's feedback page (:mod:`autograder.feedback`), with the student's name
+        and, first, what the late policy took."""
+        record = SubmissionRecord.of(submission, self.rule)
+        late_note = record.note(result.score, result.max_score)
         page = feedback.render(
             student=result.student,
+            name=record.name,
             assignment=self.assignment,
             score=result.score,
             max_score=result.max_score,
             tests=result.tests,
-            notes=result.notes,
+            notes=[late_note, *result.notes] if late_note else result.notes,
         )
         (self.out / "feedback" / f"{result.student}.html").write_text(page)
 
     def record_result(self, result: StudentResult, submission: Submission) -> None:
-        """The result record (``result.json``, without the notebook), the stamp of the bytes it
-        graded (written last but one: a run that fails before it grades the student again), and
-        a row of the grading log: when, which version of the assignment, which score."""
+        """The result record (``result.json``, without the notebook) and the
+        :class:`SubmissionRecord`, the stamp of the bytes they graded (written last but one: a
+        run that fails before it grades the student again), and a row of the grading log: when,
+        which version of the assignment, which score."""
         graded = self.graded_dir(result.student)
         graded.mkdir(parents=True, exist_ok=True)
         record = {k: v for k, v in result.to_dict().items() if k != "notebook"}
         (graded / "result.json").write_text(json.dumps(record, indent=1))
+        self._write_record(graded, SubmissionRecord.of(submission, self.rule))
         digest = hashlib.sha256(submission.content).hexdigest()
         (graded / SUBMISSION_STAMP).write_text(digest)
         log = self.course.root / GRADING_LOG
@@ -385,6 +467,19 @@ class _ClassDirectory:
                 ]
             )
 
+    def update_record(self, result: StudentResult, submission: Submission) -> None:
+        """For a stored result reused as it is: its :class:`SubmissionRecord` and feedback page
+        again if the student's name or lateness changed since (a new deadline or late policy)."""
+        graded = self.graded_dir(result.student)
+        record = SubmissionRecord.of(submission, self.rule)
+        if _stored_record(graded) != record:
+            self.write_feedback(result, submission)
+            self._write_record(graded, record)
+
+    @staticmethod
+    def _write_record(graded: Path, record: SubmissionRecord) -> None:
+        (graded / SUBMISSION_RECORD).write_text(json.dumps(asdict(record), indent=1))
+
     def _resources(self, student: str) -> dict:
         return {
             "nbgrader": {
@@ -396,29 +491,38 @@ class _ClassDirectory:
         }
 
     def write_grades_csv(self, path: Path) -> None:
-        """One row per student ever graded on this assignment, from the gradebook."""
+        """One row per student ever graded on this assignment, from the gradebook and the stored
+        records (:data:`GRADES_COLUMNS`): ``score`` is the points after the late policy's
+        ``penalty`` (a fraction), ``late`` the hours late (empty: not known), then each test's
+        points."""
         tests = [grade_id(c) for c in self.release.cells if is_test(c)]
         rows = []
         for submission in sorted(
             self.gradebook.find_assignment(self.assignment).submissions,
             key=lambda s: s.student.id,
         ):
-            result = self.graded_dir(submission.student.id) / "result.json"
+            graded = self.graded_dir(submission.student.id)
+            result = graded / "result.json"
             status = json.loads(result.read_text())["status"] if result.exists() else ""
+            record = _stored_record(graded) or SubmissionRecord()
+            hours = record.late_hours
             by_name = {g.name: g.score for g in submission.notebooks[0].grades}
             rows.append(
                 [
                     submission.student.id,
+                    record.name,
                     self.assignment,
-                    f"{submission.score:g}",
+                    f"{round(record.score(submission.score), 4):g}",
                     f"{submission.max_score:g}",
                     status,
+                    "" if hours is None else f"{round(hours, 2):g}",
+                    f"{record.penalty:g}",
                     *(f"{by_name.get(t) or 0:g}" for t in tests),
                 ]
             )
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["student", "assignment", "score", "max_score", "status", *tests])
+            writer.writerow([*GRADES_COLUMNS, *tests])
             writer.writerows(rows)
 
 
@@ -464,6 +568,11 @@ def summary(result: ClassResult) -> str:
                 f"  {100 * passed / len(students):5.1f}%  {test.max_points:g} pt  {test.grade_id}"
             )
     lines.extend(_regrade_lines(result))
+    if result.lms:
+        lines.append(f"read as a {result.lms.capitalize()} download")
+    if result.skipped:
+        lines.append("not graded:")
+        lines.extend(f"  {reason}" for reason in result.skipped)
     problems = [s for s in result.students if s.status is not Status.GRADED]
     if problems:
         lines.append("problems:")

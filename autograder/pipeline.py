@@ -280,7 +280,8 @@ def _unreadable(task: GradingTask, assignment: _Assignment, error: str) -> Stude
     reason = f"Your file is not a readable notebook ({error})."
     messages = dict.fromkeys(assignment.titles, "not run: the notebook could not be read")
     points = dict.fromkeys(assignment.titles, 0.0)
-    return _result(task, assignment, Status.UNREADABLE, points, messages, [reason[:500]], 0.0)
+    notes = [reason[:500], *task.submission_notes]
+    return _result(task, assignment, Status.UNREADABLE, points, messages, notes, 0.0)
 
 
 def _result(

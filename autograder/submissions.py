@@ -1,6 +1,8 @@
-"""Find the class's submissions: one notebook per student, from any of the three layouts.
+"""Find the class's submissions: one notebook per student, from any of these layouts.
 
-- a folder of ``<student-id>.ipynb`` files (what a learning-management system exports);
+- a Canvas or a Moodle bulk download, as a ``.zip`` or extracted (:mod:`autograder.lms`): the
+  student is the Canvas user id or the Moodle participant id, and what was not graded is listed;
+- a folder of ``<student-id>.ipynb`` files;
 - a ``.zip`` of such files (in any sub-folder of the archive);
 - nbgrader's tree ``submitted/<student-id>/<assignment>/<assignment>.ipynb`` (given as the
   ``submitted`` folder itself).
@@ -17,8 +19,11 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePosixPath
+
+from autograder import lms
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
 MAX_BYTES = 100 << 20
@@ -30,10 +35,30 @@ class Submission:
     student: str
     content: bytes  # the notebook as submitted, possibly not even JSON
     notes: tuple[str, ...] = ()  # what the feedback says about the file itself
+    name: str = ""  # the student's name where the download gives one
+    late: bool | None = None  # marked late (True) or not (False) by the LMS; None: unknown
+    submitted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Collected:
+    submissions: list[Submission]
+    lms: str | None = None  # "canvas", "moodle", or None for the other layouts
+    skipped: list[str] = field(default_factory=list)  # files not graded, and why
 
 
 def collect(path: Path, assignment: str) -> list[Submission]:
-    """The submissions in ``path`` (folder, ``.zip`` or nbgrader tree), sorted by student."""
+    """The submissions in ``path`` (see :func:`collect_download`), sorted by student."""
+    return collect_download(path, assignment).submissions
+
+
+def collect_download(path: Path, assignment: str) -> Collected:
+    """The submissions in ``path`` (LMS download, folder, ``.zip`` or nbgrader tree), sorted by
+    student, and what was not graded."""
+    if (path.is_file() and path.suffix == ".zip") or path.is_dir():
+        files = lms.members(path)
+        if lms.recognize(files) is not None:
+            return _from_lms(lms.read_download(files, assignment))
     if path.is_file() and path.suffix == ".zip":
         found = _from_zip(path)
     elif path.is_dir():
@@ -63,7 +88,23 @@ def collect(path: Path, assignment: str) -> list[Submission]:
         else:
             student = stem
         submissions[student] = Submission(student, content, tuple(notes))
-    return [submissions[student] for student in sorted(submissions)]
+    return Collected([submissions[student] for student in sorted(submissions)])
+
+
+def _from_lms(download: lms.Download) -> Collected:
+    submissions, skipped = [], list(download.skipped)
+    for handin in download.handins:
+        notes = tuple(f"Not graded: {reason}." for reason in handin.skipped)
+        submissions.append(
+            Submission(handin.student, handin.content, notes, handin.name, handin.late)
+            if download.lms == "canvas"  # Moodle's download has no late marker
+            else Submission(handin.student, handin.content, notes, handin.name)
+        )
+        label = f"{handin.name} ({handin.student})" if handin.name else handin.student
+        skipped.extend(f"{label}: {reason}" for reason in handin.skipped)
+    if not submissions:
+        raise ValueError(f"submissions: a {download.lms} download without any notebook")
+    return Collected(submissions, download.lms, skipped)
 
 
 def _safe_id(stem: str, full_name: str) -> str:

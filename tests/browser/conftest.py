@@ -34,7 +34,7 @@ WORK = REPO / "_build" / "browser-test"
 SOURCE = WORK / "src"
 HTML = SOURCE / "_build" / "html"
 SCREENSHOTS = WORK / "screenshots"
-BOOK_SOURCES = ("_ext", "book")
+BOOK_SOURCES = ("_ext", "book", "exercises")  # the homework pages link to the released notebooks
 FIXTURE_PAGE = "book/browser-fixture-sliders"
 BUILD_FLAGS = ("--warningiserror", "--nitpick", "--keep-going")  # as in the Makefile's `book`
 CHROMIUM = Path("/usr/bin/chromium")
@@ -82,6 +82,12 @@ def _sync_sources() -> None:
     config = yaml.safe_load((REPO / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = "force"
     _write_if_changed(SOURCE / "_config.yml", yaml.safe_dump(config, sort_keys=False))
+    subprocess.run(  # the book links to the student kit, as `make book` builds it first
+        [sys.executable, "-m", "autograder", "kit", "--out", str(SOURCE / "_build" / "kit")],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
     fixture = Path(__file__).with_name("fixture_sliders.md")
     shutil.copy2(fixture, SOURCE / f"{FIXTURE_PAGE}.md")
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
