@@ -40,7 +40,7 @@ from nbgrader.preprocessors import ClearOutput, DeduplicateIds
 from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_solution
 from sqlalchemy.exc import SAWarning
 
-from autograder import checks, feedback
+from autograder import checks, feedback, sandbox
 from autograder.course import Course
 from autograder.notebooks import (
     blocked_references,
@@ -55,7 +55,6 @@ from autograder.notebooks import (
 from autograder.progress import Progress
 from autograder.restore import restore
 from autograder.runner import Execution, KernelPool, Limits, execute_notebook, start_kernel
-from autograder.sandbox import scratch_root
 from autograder.submissions import Submission, collect
 
 # nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every new submission: harmless.
@@ -93,6 +92,7 @@ class ClassResult:
     students: list[StudentResult]
     seconds: float
     out: Path
+    sandbox: str = "none"  # the isolation tier the kernels ran in
 
 
 @dataclass
@@ -116,6 +116,7 @@ def grade_class(
     """Autograde every submission in ``submissions`` (see :mod:`autograder.submissions`)."""
     start = time.perf_counter()
     limits = limits or Limits()
+    tier = sandbox.choose(limits.sandbox).name
     source = read_source(source_path(solutions, assignment))
     plan = checks.plan(source)
     class_submissions = collect(submissions, assignment)
@@ -171,12 +172,28 @@ def grade_class(
                     except Exception as error:  # the grader failed, not the student
                         done(grader.failed(job.submission, error))
             grader.write_grades_csv(out / "grades.csv")
+            write_run_record(out / RUN_RECORD, tier, limits)
     finally:
         background.shutdown(wait=True)
         pool.close()
 
     students = [results[s.student] for s in class_submissions]
-    return ClassResult(assignment, students, time.perf_counter() - start, out)
+    return ClassResult(assignment, students, time.perf_counter() - start, out, tier)
+
+
+RUN_RECORD = "run.json"
+
+
+def write_run_record(path: Path, tier: str, limits: Limits) -> None:
+    """``run.json`` beside ``grades.csv``: the last run's isolation tier and limits (what the
+    threat model promised the grades it wrote: autograder/README.md)."""
+    record = {
+        "sandbox": tier,
+        "asked": limits.sandbox,
+        "limits": {k: v for k, v in asdict(limits).items() if k != "sandbox"},
+        "finished": time.strftime("%FT%T%z"),
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def reference_run(
@@ -188,7 +205,8 @@ def reference_run(
         cells=[c for c in source.cells if not is_demo(c)], metadata=source.metadata
     )
     nb = checks.apply(nb, plan.reference, _instructor_ids(source))
-    workdir = Path(tempfile.mkdtemp(prefix="autograder-reference-", dir=scratch_root()))
+    scratch = sandbox.choose(limits.sandbox).scratch_root()
+    workdir = Path(tempfile.mkdtemp(prefix="autograder-reference-", dir=scratch))
     kernel = start_kernel(workdir, setup + checks.SETUP_REFERENCE, limits)
     execution = execute_notebook(nb, kernel, limits)
     failed = [
@@ -526,5 +544,6 @@ def summary(result: ClassResult) -> str:
     if problems:
         lines.append("problems:")
         lines.extend(f"  {s.student}: {s.status}. {' '.join(s.notes)}" for s in problems)
+    lines.append(f"sandbox: {result.sandbox} (autograder/README.md: what it keeps)")
     lines.append(f"grades: {result.out / 'grades.csv'}; feedback: {result.out / 'feedback'}/")
     return "\n".join(lines)
