@@ -307,6 +307,7 @@ def execute_notebook(
         on_stuck=lambda: kill("stuck"),
         on_memory_error=out_of_memory if allocation_fails else None,
         on_cell_execute=begin,
+        on_cell_executed=lambda **_: kernel.isolation.observe(),
         km=kernel.manager,
         timeout=limits.cell_timeout,
         interrupt_on_timeout=True,

@@ -216,6 +216,9 @@ class Isolation:
         """``command`` (bwrap ...) under this tier's limits."""
         raise NotImplementedError
 
+    def observe(self) -> None:
+        """Called after every cell: note what :meth:`hit_process_limit` cannot read later."""
+
     def out_of_memory(self) -> bool:
         """Was a process of the kernel killed for the memory limit?"""
         return False
@@ -437,8 +440,10 @@ class Cgroup2(Isolation):
         self.path = tree.path / f"autograder-{os.getpid()}-{next(_counter)}"
         self.path.mkdir()
         (self.path / "memory.max").write_text(str(memory_bytes))
-        if (self.path / "memory.swap.max").exists():  # absent without swap accounting
+        try:
             (self.path / "memory.swap.max").write_text("0")
+        except OSError:  # a kernel without swap accounting has no such file
+            pass
         (self.path / "pids.max").write_text(str(max_processes))
 
     def confine(self, command: list[str]) -> list[str]:
@@ -539,11 +544,13 @@ class Rlimit(Isolation):
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def _tasks(self) -> int:
-        """How many processes and threads run in the sandbox's PID namespace now."""
+    def observe(self) -> None:
+        """Count the processes and threads in the sandbox's PID namespace (no counter keeps the
+        forks that RLIMIT_NPROC refused: a kernel at its limit at the end of a cell is taken to
+        have been refused some)."""
         sandbox = self._sandbox()
         if sandbox is None:
-            return 0
+            return
         namespace = f"pid:[{sandbox[1]}]"
         tasks = 0
         for entry in os.scandir("/proc"):
@@ -555,17 +562,16 @@ class Rlimit(Isolation):
             except OSError:
                 pass
         self.peak_tasks = max(self.peak_tasks, tasks)
-        return tasks
 
     def hit_process_limit(self) -> bool:
-        self._tasks()
+        self.observe()
         return self.peak_tasks >= self.max_processes
 
     def kill_all(self) -> None:
         sandbox = self._sandbox()
         if sandbox is None:
             return
-        self._tasks()
+        self.observe()
         pid, namespace = sandbox
         try:  # the PID is the sandbox's (not reused) only while it is in the sandbox's namespace
             if os.readlink(f"/proc/{pid}/ns/pid") == f"pid:[{namespace}]":
