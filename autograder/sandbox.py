@@ -401,7 +401,8 @@ def cgroup2_tree() -> Cgroup2Tree | str:
         return tree.problem() or tree
     if mount is None:
         return "cgroup v2 is not mounted"
-    root = Cgroup2Tree(mount, is_root=True)
+    # Only the real root has no cgroup.type (a container's cgroup namespace root does).
+    root = Cgroup2Tree(mount, is_root=not (mount / "cgroup.type").exists())
     reason = root.problem()
     if reason is None or "controller" in reason:
         return reason or root
