@@ -11,6 +11,7 @@ See autograder/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -101,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         output_mb=args.output_mb,
         sandbox=args.sandbox,
     )
+    if args.sandbox in ("auto", "cgroup2"):
+        here = [sys.executable, "-m", "autograder", *(sys.argv[1:] if argv is None else argv)]
+        if (scoped := sandbox.delegated_scope(here)) is not None:
+            os.environ[sandbox.IN_SCOPE_ENV] = "1"
+            os.execvp(scoped[0], scoped)  # the same command, where cgroup2 can be had
     try:
         tier = sandbox.choose(args.sandbox)
     except sandbox.SandboxUnavailable as error:

@@ -139,6 +139,25 @@ def test_make_grade_grades_the_demo_class_sandboxed_as_a_normal_user(instructor,
     assert f"sandbox: {expected_tier}" in run.stdout
 
 
+def test_a_normal_user_with_a_systemd_session_grades_in_a_delegated_scope(tmp_path, monkeypatch):
+    fake = FakeCgroup2Tree(tmp_path / "cg")
+    (tmp_path / "bus").touch()
+    monkeypatch.setattr(sandbox.os, "getuid", lambda: 1000)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr(sandbox, "_cgroup2_mount", lambda: fake.root)
+    monkeypatch.setattr(sandbox.Cgroup2, "problem", classmethod(lambda cls: "not delegated"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.delenv(sandbox.IN_SCOPE_ENV, raising=False)
+    command = ["python", "-m", "autograder", "grade", "hw1-backprop", "class.zip"]
+    scope = ["systemd-run", "--user", "--scope", "--quiet", "-p", "Delegate=yes", "--"]
+    assert sandbox.delegated_scope(command) == [*scope, *command]
+    monkeypatch.setenv(sandbox.IN_SCOPE_ENV, "1")  # the grader in the scope does not ask again
+    assert sandbox.delegated_scope(command) is None
+    monkeypatch.delenv(sandbox.IN_SCOPE_ENV)
+    (fake.root / "cgroup.controllers").write_text("cpu io\n")  # v2 without the controllers
+    assert sandbox.delegated_scope(command) is None
+
+
 class FakeCgroup2Tree:
     """A temporary directory laid out like a delegated cgroup v2: the grader's own cgroup."""
 
