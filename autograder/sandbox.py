@@ -251,7 +251,9 @@ class Unsandboxed(Isolation):
         return None
 
     def command(self, kernel, workdir, env):  # type: ignore[no-untyped-def]
-        return [sys.executable, *kernel[1:]], {**os.environ, **env}
+        # The repository first on the path, as in the sandbox: the grader's own minidl.
+        path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        return [sys.executable, *kernel[1:]], {**os.environ, **env, "PYTHONPATH": path}
 
 
 class Cgroup1(Isolation):
