@@ -128,6 +128,16 @@ def base_rlimits(file_bytes: int, open_files: int = 1024) -> list[str]:
     return ["--core=0", f"--fsize={file_bytes}", f"--nofile={open_files}"]
 
 
+def limited_sandbox(
+    kernel: list[str], workdir: Path, env: dict[str, str], memory_bytes: int
+) -> list[str]:
+    """``prlimit`` (every tier's rlimits), then ``bwrap``, then the kernel: what a cgroup tier
+    runs in its cgroups."""
+    bwrap = bwrap_arguments(workdir, sandbox_environment(workdir, env))
+    prlimit = ["prlimit", *base_rlimits(memory_bytes), "--"]
+    return [*prlimit, *bwrap, "--", python_executable(), *kernel[1:]]
+
+
 @functools.cache
 def bwrap_problem() -> str | None:
     """Why bubblewrap cannot run a kernel here (unprivileged or not), or ``None``."""
@@ -171,7 +181,7 @@ def _kill_listed(procs_files: list[Path]) -> None:
         time.sleep(0.02)
 
 
-def _join(procs_files: list[Path], command: list[str]) -> list[str]:
+def join_cgroups(procs_files: list[Path], command: list[str]) -> list[str]:
     """``command``, run in the cgroups of ``procs_files`` (a shell joins them, then becomes it)."""
     join = 'for g; do [ "$g" = -- ] && break; echo $$ > "$g"; shift; done; shift; exec "$@"'
     return ["/bin/sh", "-c", join, "sh", *map(str, procs_files), "--", *command]
@@ -209,11 +219,6 @@ class Isolation:
     ) -> tuple[list[str], dict[str, str]]:
         """The command line and environment that run ``kernel`` (``python -m ipykernel_launcher
         ...``) isolated, in ``workdir``, with ``env`` in its environment."""
-        bwrap = bwrap_arguments(workdir, sandbox_environment(workdir, env))
-        return self.confine([*bwrap, "--", python_executable(), *kernel[1:]]), LAUNCH_ENV
-
-    def confine(self, command: list[str]) -> list[str]:
-        """``command`` (bwrap ...) under this tier's limits."""
         raise NotImplementedError
 
     def observe(self) -> None:
@@ -283,9 +288,9 @@ class Cgroup1(Isolation):
         (self.paths["memory"] / "memory.limit_in_bytes").write_text(str(memory_bytes))
         (self.paths["pids"] / "pids.max").write_text(str(max_processes))
 
-    def confine(self, command: list[str]) -> list[str]:
-        prlimit = ["prlimit", *base_rlimits(self.memory_bytes), "--"]
-        return _join([p / "cgroup.procs" for p in self.paths.values()], prlimit + command)
+    def command(self, kernel, workdir, env):  # type: ignore[no-untyped-def]
+        limited = limited_sandbox(kernel, workdir, env, self.memory_bytes)
+        return join_cgroups([p / "cgroup.procs" for p in self.paths.values()], limited), LAUNCH_ENV
 
     def out_of_memory(self) -> bool:
         try:
@@ -470,9 +475,9 @@ class Cgroup2(Isolation):
             pass
         (self.path / "pids.max").write_text(str(max_processes))
 
-    def confine(self, command: list[str]) -> list[str]:
-        prlimit = ["prlimit", *base_rlimits(self.memory_bytes), "--"]
-        return _join([self.path / "cgroup.procs"], prlimit + command)
+    def command(self, kernel, workdir, env):  # type: ignore[no-untyped-def]
+        limited = limited_sandbox(kernel, workdir, env, self.memory_bytes)
+        return join_cgroups([self.path / "cgroup.procs"], limited), LAUNCH_ENV
 
     def _events(self, name: str) -> dict[str, int]:
         try:

@@ -194,11 +194,13 @@ def test_cgroup2_writes_the_limits_and_runs_the_kernel_in_its_cgroup(tmp_path):
     assert (isolation.path / "memory.max").read_text() == str(400 << 20)
     assert (isolation.path / "memory.swap.max").read_text() == "0"
     assert (isolation.path / "pids.max").read_text() == "48"
-    command = isolation.confine(["/bin/sh", "-c", "echo $PPID $$"])
-    run = subprocess.run(command, capture_output=True, text=True, check=True)
-    # the joining shell wrote its PID into cgroup.procs, then became prlimit, then the command
-    assert (isolation.path / "cgroup.procs").read_text().split() == [run.stdout.split()[1]]
-    assert f"--fsize={400 << 20}" in command
+    argv, _ = isolation.command(["python", "-m", "ipykernel_launcher"], tmp_path, {})
+    join = sandbox.join_cgroups([isolation.path / "cgroup.procs"], [])
+    assert argv[: len(join)] == join and f"--fsize={400 << 20}" in argv and "bwrap" in argv
+    shell = sandbox.join_cgroups([isolation.path / "cgroup.procs"], ["/bin/sh", "-c", "echo $$"])
+    run = subprocess.run(shell, capture_output=True, text=True, check=True)
+    # the joining shell wrote its PID into cgroup.procs, then became the command (same PID)
+    assert (isolation.path / "cgroup.procs").read_text().split() == [run.stdout.strip()]
 
 
 def test_cgroup2_reads_oom_kills_and_refused_forks_from_its_event_files(tmp_path):
