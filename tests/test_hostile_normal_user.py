@@ -21,7 +21,7 @@ from test_hostile_submissions import (  # the same checks, on this module's ``gr
 pytestmark = [
     pytest.mark.autograder,
     pytest.mark.slow,
-    pytest.mark.xdist_group("hostile-normal-user"),
+    pytest.mark.xdist_group("hostile"),  # never at the same time as root's class
 ]
 
 
