@@ -565,31 +565,38 @@ class Rlimit(Isolation):
         record = ["/bin/sh", "-c", 'exec "$@" 3> "$0"', str(self.info)]
         return [*record, bwrap[0], "--info-fd", "3", *bwrap[1:], *inner], LAUNCH_ENV
 
-    def _sandbox(self) -> tuple[int, int] | None:
-        """The sandbox's first PID (as the host sees it) and its PID namespace's inode."""
+    def _first_pid(self) -> int | None:
+        """The sandbox's first process (bwrap's init) as the host sees it, while it lives: its
+        PID is the sandbox's only while it is in the sandbox's PID namespace (not reused)."""
         try:
             info = json.loads(self.info.read_text()) if self.info else {}
-            return int(info["child-pid"]), int(info["pid-namespace"])
+            pid, namespace = int(info["child-pid"]), int(info["pid-namespace"])
+            if os.readlink(f"/proc/{pid}/ns/pid") == f"pid:[{namespace}]":
+                return pid
         except (OSError, ValueError, KeyError, TypeError):
-            return None
+            pass
+        return None
 
     def observe(self) -> None:
-        """Count the processes and threads in the sandbox's PID namespace (no counter keeps the
-        forks that RLIMIT_NPROC refused: a kernel at its limit at the end of a cell is taken to
-        have been refused some)."""
-        sandbox = self._sandbox()
-        if sandbox is None:
-            return
-        namespace = f"pid:[{sandbox[1]}]"
-        tasks = 0
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
+        """Count the processes and threads in the sandbox: the tree under its first process,
+        which inherits every orphan of its PID namespace. (No counter keeps the forks that
+        RLIMIT_NPROC refused: a kernel at its limit at the end of a cell is taken to have been
+        refused some.)"""
+        first = self._first_pid()
+        tasks, stack = 0, [first] if first else []
+        while stack:
+            pid = stack.pop()
             try:
-                if os.readlink(f"/proc/{entry.name}/ns/pid") == namespace:
-                    tasks += len(os.listdir(f"/proc/{entry.name}/task"))
+                threads = os.listdir(f"/proc/{pid}/task")
             except OSError:
-                pass
+                continue
+            tasks += len(threads)
+            for thread in threads:
+                children = Path(f"/proc/{pid}/task/{thread}/children")
+                try:
+                    stack += map(int, children.read_text().split())
+                except (OSError, ValueError):
+                    pass
         self.peak_tasks = max(self.peak_tasks, tasks)
 
     def hit_process_limit(self) -> bool:
@@ -597,16 +604,12 @@ class Rlimit(Isolation):
         return self.peak_tasks >= self.max_processes
 
     def kill_all(self) -> None:
-        sandbox = self._sandbox()
-        if sandbox is None:
-            return
         self.observe()
-        pid, namespace = sandbox
-        try:  # the PID is the sandbox's (not reused) only while it is in the sandbox's namespace
-            if os.readlink(f"/proc/{pid}/ns/pid") == f"pid:[{namespace}]":
-                os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+        if (first := self._first_pid()) is not None:
+            try:  # the namespace's init: its death kills every other process in it
+                os.kill(first, signal.SIGKILL)
+            except OSError:
+                pass
 
     def destroy(self) -> None:
         self.kill_all()
