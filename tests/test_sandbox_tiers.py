@@ -131,12 +131,12 @@ def test_make_grade_grades_the_demo_class_sandboxed_as_a_normal_user(instructor,
     make = ["make", "-o", ".venv/.stamp-runtime", "grade", f"GRADING_DEMO={out}"]
     run = as_user(instructor, make)
     assert run.returncode == 0, run.stdout + run.stderr
-    expected_tier = sandbox.choose("auto").name if instructor is None else "rlimit"
-    assert json.loads((out / "run.json").read_text())["sandbox"] == expected_tier
+    tier = json.loads((out / "run.json").read_text())["sandbox"]
+    assert tier == "rlimit" if instructor else tier in ("rlimit", "cgroup2")
     with (out / "grades.csv").open() as handle:
         grades = {row["student"]: row for row in csv.DictReader(handle)}
     assert grades["alice"]["score"] == grades["alice"]["max_score"] == "25"
-    assert f"sandbox: {expected_tier}" in run.stdout
+    assert f"sandbox: {tier}" in run.stdout
 
 
 def test_a_normal_user_with_a_systemd_session_grades_in_a_delegated_scope(tmp_path, monkeypatch):
