@@ -11,6 +11,7 @@ See autograder/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -61,9 +62,18 @@ def main(argv: list[str] | None = None) -> int:
             "--output-mb", type=float, default=Limits.output_mb, help="outputs of one notebook"
         )
         command.add_argument(
+            "--sandbox",
+            choices=("auto", *sandbox.TIERS),
+            default="auto",
+            help="isolation of students' kernels (default auto: the strongest this machine "
+            "offers, never none; autograder/README.md lists what each keeps)",
+        )
+        command.add_argument(
             "--unsandboxed",
-            action="store_true",
-            help="run students' code without the sandbox (only where it cannot be had)",
+            dest="sandbox",
+            action="store_const",
+            const="none",
+            help="= --sandbox none: students' code runs with your rights",
         )
 
     args = parser.parse_args(argv)
@@ -90,18 +100,29 @@ def main(argv: list[str] | None = None) -> int:
         memory_mb=args.memory_mb,
         max_processes=args.max_processes,
         output_mb=args.output_mb,
-        sandbox=not args.unsandboxed,
+        sandbox=args.sandbox,
     )
-    if limits.sandbox and (reason := sandbox.problem()) is not None:
-        print(
-            f"error: students' notebooks run in a sandbox, which this machine cannot provide: "
-            f"{reason}. Install it (`make /usr/bin/bwrap`, as root), or pass --unsandboxed to "
-            "run their code with all your rights (never for submissions you do not trust).",
-            file=sys.stderr,
+    if args.sandbox in ("auto", "cgroup2"):
+        here = [sys.executable, "-m", "autograder", *(sys.argv[1:] if argv is None else argv)]
+        if (scoped := sandbox.delegated_scope(here)) is not None:
+            os.environ[sandbox.IN_SCOPE_ENV] = "1"
+            os.execvp(scoped[0], scoped)  # the same command, where cgroup2 can be had
+    try:
+        tier = sandbox.choose(args.sandbox)
+    except sandbox.SandboxUnavailable as error:
+        hint = (
+            "Pass --unsandboxed to run students' code with all your rights (never for "
+            "submissions you do not trust)"
+            if args.sandbox == "auto"
+            else "--sandbox auto picks the strongest one this machine has"
         )
+        print(f"error: {error}. {hint}.", file=sys.stderr)
         return 2
-    if not limits.sandbox:
-        print("warning: --unsandboxed: students' code runs with your rights", file=sys.stderr)
+    if tier.sandboxed:
+        weaker = "; ".join(sandbox.weaker_because(tier))
+        print(f"sandbox: {tier.name}" + (f" (not stronger: {weaker})" if weaker else ""))
+    else:
+        print("warning: --sandbox none: students' code runs with your rights", file=sys.stderr)
     if args.command == "demo":
         out = args.out or Path("_build/grading-demo")
         with tempfile.TemporaryDirectory() as tmp:

@@ -45,7 +45,7 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import compute_checksum, is_grade, is_solution
 from sqlalchemy.exc import SAWarning
 
-from autograder import check_rewriting, feedback
+from autograder import check_rewriting, feedback, sandbox
 from autograder.check_server import reference_records
 from autograder.course import Course
 from autograder.notebooks import grade_id, is_demo, is_test, read_source, source_path
@@ -59,7 +59,6 @@ from autograder.pipeline import (
 )
 from autograder.progress import Progress
 from autograder.runner import Ending, KernelPool, Limits, execute_notebook, start_kernel
-from autograder.sandbox import scratch_root
 from autograder.submissions import Submission, collect
 from autograder.version import assignment_version, short
 
@@ -92,6 +91,7 @@ class ClassResult:
     seconds: float
     out: Path
     previous: dict[str, StudentResult] = field(default_factory=dict)
+    sandbox: str = "none"  # the isolation tier the kernels ran in
 
     def score_changes(self) -> list[tuple[str, float, float]]:
         """(student, old score, new score) of every student graded again with another score."""
@@ -119,6 +119,7 @@ def grade_class(
     """Autograde every submission in ``submissions`` (see :mod:`autograder.submissions`)."""
     start = time.perf_counter()
     limits = limits or Limits()
+    tier = sandbox.choose(limits.sandbox).name
     source = read_source(source_path(solutions, assignment))
     version = assignment_version(solutions, assignment)
     plan = check_rewriting.plan(source)
@@ -180,12 +181,28 @@ def grade_class(
                     except Exception as error:  # the grader failed, not the student
                         done(_failed(submission, error))
                 directory.write_grades_csv(out / "grades.csv")
+                write_run_record(out / RUN_RECORD, tier, limits)
     finally:
         pool.close()
 
     students = [results[s.student] for s in class_submissions]
     seconds = time.perf_counter() - start
-    return ClassResult(assignment, version, students, seconds, out, previous)
+    return ClassResult(assignment, version, students, seconds, out, previous, tier)
+
+
+RUN_RECORD = "run.json"
+
+
+def write_run_record(path: Path, tier: str, limits: Limits) -> None:
+    """``run.json`` beside ``grades.csv``: the last run's isolation tier and limits (what the
+    threat model promised the grades it wrote: autograder/README.md)."""
+    record = {
+        "sandbox": tier,
+        "asked": limits.sandbox,
+        "limits": {k: v for k, v in asdict(limits).items() if k != "sandbox"},
+        "finished": time.strftime("%FT%T%z"),
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def reference_run(
@@ -198,7 +215,8 @@ def reference_run(
         cells=[c for c in source.cells if not is_demo(c)], metadata=source.metadata
     )
     nb = check_rewriting.apply(nb, plan.reference, instructor_cell_ids(source))
-    workdir = Path(tempfile.mkdtemp(prefix="autograder-reference-", dir=scratch_root()))
+    scratch = sandbox.choose(limits.sandbox).scratch_root()
+    workdir = Path(tempfile.mkdtemp(prefix="autograder-reference-", dir=scratch))
     kernel = start_kernel(workdir, setup + check_rewriting.SETUP_REFERENCE, limits)
     execution = execute_notebook(nb, kernel, limits)
     failed = [
@@ -468,6 +486,7 @@ def summary(result: ClassResult) -> str:
     if problems:
         lines.append("problems:")
         lines.extend(f"  {s.student}: {s.status}. {' '.join(s.notes)}" for s in problems)
+    lines.append(f"sandbox: {result.sandbox} (autograder/README.md: what it keeps)")
     lines.append(f"grades: {result.out / 'grades.csv'}; feedback: {result.out / 'feedback'}/")
     return "\n".join(lines)
 

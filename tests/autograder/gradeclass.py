@@ -75,9 +75,12 @@ def expectations(path: Path) -> dict[str, str]:
     return {name: hint or "" for name, hint in EXPECT.findall(path.read_text())}
 
 
-def autograder(*args: str | Path) -> subprocess.CompletedProcess:
+def autograder(*args: str | Path, user: str | None = None) -> subprocess.CompletedProcess:
+    """``python -m autograder ARGS`` from the repository root (as ``user``, if given: the
+    tests run as root, an instructor often does not), which must succeed."""
+    as_user = ["runuser", "-u", user, "--"] if user else []
     run = subprocess.run(
-        [sys.executable, "-m", "autograder", *map(str, args)],
+        [*as_user, sys.executable, "-m", "autograder", *map(str, args)],
         cwd=REPO,
         capture_output=True,
         text=True,
