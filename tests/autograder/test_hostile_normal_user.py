@@ -1,6 +1,7 @@
 """The hostile class of test_hostile_submissions.py, graded by a normal user
-(tests/autograder/normaluser.py): every attack contained with the same grade, status and reason as root's run, the ordinary students
-keep exactly their grades alone. Here a normal user has no cgroup to write: tier ``rlimit``."""
+(tests/autograder/normaluser.py): every attack contained with the same grade, status and reason
+as root's run, the ordinary students keep exactly their grades alone. Here a normal user has no
+cgroup to write: tier ``rlimit``."""
 
 from __future__ import annotations
 
