@@ -7,10 +7,11 @@ rule, entrywise
     |r - e| \le \text{atol} + \text{rtol}\,|e|
 
 (``rtol=0, atol=0`` checks an exact property: an input left exactly as it was, the same
-trajectory twice), and on failure raises :class:`CheckFailed` (an ``AssertionError``) whose message names the
-quantity, the first wrong entry with its expected and received value, and — when the received
-array equals one of the ``mistakes`` the test computed (e.g. the gradient one gets by forgetting
-a transpose) — a hint naming that mistake. The message never contains the test's source.
+trajectory twice), and on failure raises :class:`CheckFailed` (an ``AssertionError``) whose
+message names the quantity, the first wrong entry with its expected and received value, and —
+when the received array equals one of the ``mistakes`` the test computed (e.g. the gradient one
+gets by forgetting a transpose) — a hint naming that mistake. The message never contains the
+test's source.
 
 Students call these checks in the homework's self-checks; while a class is graded the grader
 judges the same calls in its own process (:mod:`autograder.kernel.protocol`) with

@@ -25,6 +25,7 @@ from autograder.splice import parse_cells, submission
 REPO = Path(__file__).resolve().parents[2]
 CASES = Path(__file__).with_name("autograder_cases")
 EXPECT = re.compile(r"^# expect: (\S+)(?: = (.+))?$", re.MULTILINE)
+ANY = "self, *args, **kwargs"  # the signature of an arbitrary answer's methods
 
 
 class Homework:
@@ -93,10 +94,10 @@ def arbitrary_answer(solution: str) -> str:
         if isinstance(node, ast.FunctionDef):
             lines += [f"def {node.name}(*args, **kwargs):", "    return object()"]
         elif isinstance(node, ast.ClassDef):
-            lines += [f"class {node.name}:", "    def __init__(self, *args, **kwargs):", "        pass"]
+            lines += [f"class {node.name}:", f"    def __init__({ANY}):", "        pass"]
             for method in node.body:
                 if isinstance(method, ast.FunctionDef) and method.name != "__init__":
-                    lines += [f"    def {method.name}(self, *args, **kwargs):", "        return object()"]
+                    lines += [f"    def {method.name}({ANY}):", "        return object()"]
     return "\n".join(lines)
 
 
