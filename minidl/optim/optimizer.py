@@ -9,6 +9,7 @@ import numpy as np
 
 from minidl._checks import check_positive
 from minidl.optim.base import Rule
+from minidl.optim.modifiers import clip_global_norm
 from minidl.parameter import Parameter
 
 _PER_ARRAY_INPUTS = frozenset({"loss"})
@@ -121,13 +122,9 @@ class Optimizer:
         return loss
 
     def _clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
-        """The gradients scaled by one factor so that their global norm is at most the bound."""
         if self.max_grad_norm is None:
             return grads
-        norm = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
-        if norm <= self.max_grad_norm:
-            return grads
-        return [g * (self.max_grad_norm / norm) for g in grads]
+        return clip_global_norm(grads, self.max_grad_norm)
 
     def _flat_values(self) -> np.ndarray:
         return np.concatenate([p.value.ravel() for p in self.params])
@@ -154,4 +151,7 @@ def _hessian(
 
 
 def _rule_name(rule: Rule) -> str:
+    """The factory's name, else the function that defined ``update`` (a hand-made rule)."""
+    if "name" in rule.hyperparams:
+        return rule.hyperparams["name"]
     return getattr(rule.update, "__qualname__", repr(rule.update)).split(".<locals>")[0]
