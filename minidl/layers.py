@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from minidl._checks import as_floating, check_generator, positive_int
+from minidl.functional import sigmoid, softmax
 from minidl.init import glorot_uniform, he_normal, zeros
 from minidl.parameter import Parameter
 
@@ -144,26 +145,6 @@ class Linear(Layer):
     def __repr__(self) -> str:
         no_bias = "" if self.b is not None else ", bias=False"
         return f"Linear({self.in_features}->{self.out_features}{no_bias})"
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    r""":math:`\sigma(x) = 1/(1+e^{-x})`, evaluated as :math:`1/(1+e^{-|x|})` for :math:`x \ge 0`
-    and :math:`e^{-|x|}/(1+e^{-|x|})` otherwise, so ``exp`` never overflows and tiny values keep
-    their relative precision."""
-    x = np.asarray(x)
-    exp_neg_abs = np.exp(-np.abs(x))
-    denominator = 1 + exp_neg_abs
-    return np.where(x >= 0, 1 / denominator, exp_neg_abs / denominator)
-
-
-def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    r""":math:`\operatorname{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m}` with
-    :math:`m = \max_j x_j`; the shift leaves the result unchanged and keeps ``exp`` finite."""
-    x = as_floating(x)
-    y = x - x.max(axis=axis, keepdims=True)
-    np.exp(y, out=y)
-    y /= y.sum(axis=axis, keepdims=True)
-    return y
 
 
 class Sigmoid(Layer):

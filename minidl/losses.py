@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from minidl._checks import as_floating
-from minidl.layers import sigmoid
+from minidl.functional import sigmoid
 
 
 def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
