@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minidl.optim.base import Rule, decay_or_one, decays, factory, formula_rule, nonnegative
+from minidl.optim.base import DecayOrOne, Decays, NonNegative, Rule, factory, formula_rule
 
 
 class AdagradState(NamedTuple):
@@ -60,19 +60,13 @@ class NAdamState(NamedTuple):
     mu_product: float
 
 
-@factory(
-    lr=nonnegative,
-    lr_decay=nonnegative,
-    weight_decay=nonnegative,
-    initial_accumulator_value=nonnegative,
-    eps=nonnegative,
-)
+@factory
 def adagrad(
-    lr: float = 1e-2,
-    lr_decay: float = 0.0,
-    weight_decay: float = 0.0,
-    initial_accumulator_value: float = 0.0,
-    eps: float = 1e-10,
+    lr: NonNegative = 1e-2,
+    lr_decay: NonNegative = 0.0,
+    weight_decay: NonNegative = 0.0,
+    initial_accumulator_value: NonNegative = 0.0,
+    eps: NonNegative = 1e-10,
 ) -> Rule:
     r"""Adagrad (Duchi et al. 2011), as ``torch.optim.Adagrad``.
 
@@ -105,19 +99,13 @@ def adagrad(
     return formula_rule("adagrad", init, step, lr=lr, weight_decay=weight_decay)
 
 
-@factory(
-    lr=nonnegative,
-    alpha=decay_or_one,
-    eps=nonnegative,
-    weight_decay=nonnegative,
-    momentum=nonnegative,
-)
+@factory
 def rmsprop(
-    lr: float = 1e-2,
-    alpha: float = 0.99,
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-    momentum: float = 0.0,
+    lr: NonNegative = 1e-2,
+    alpha: DecayOrOne = 0.99,
+    eps: NonNegative = 1e-8,
+    weight_decay: NonNegative = 0.0,
+    momentum: NonNegative = 0.0,
     centered: bool = False,
 ) -> Rule:
     r"""RMSprop (Tieleman & Hinton 2012, lecture 6e), as ``torch.optim.RMSprop``.
@@ -163,9 +151,12 @@ def rmsprop(
     return formula_rule("rmsprop", init, step, lr=lr, weight_decay=weight_decay)
 
 
-@factory(lr=nonnegative, rho=decay_or_one, eps=nonnegative, weight_decay=nonnegative)
+@factory
 def adadelta(
-    lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0
+    lr: NonNegative = 1.0,
+    rho: DecayOrOne = 0.9,
+    eps: NonNegative = 1e-6,
+    weight_decay: NonNegative = 0.0,
 ) -> Rule:
     r"""Adadelta (Zeiler 2012), as ``torch.optim.Adadelta``.
 
@@ -205,12 +196,12 @@ def adadelta(
     return formula_rule("adadelta", init, step, lr=lr, weight_decay=weight_decay)
 
 
-@factory(lr=nonnegative, betas=decays, eps=nonnegative, weight_decay=nonnegative)
+@factory
 def adam(
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
+    lr: NonNegative = 1e-3,
+    betas: Decays = (0.9, 0.999),
+    eps: NonNegative = 1e-8,
+    weight_decay: NonNegative = 0.0,
     amsgrad: bool = False,
     bias_correction: bool = True,
 ) -> Rule:
@@ -248,12 +239,12 @@ def adam(
     return _adam("adam", lr, betas, eps, weight_decay, amsgrad, bias_correction, decoupled=False)
 
 
-@factory(lr=nonnegative, betas=decays, eps=nonnegative, weight_decay=nonnegative)
+@factory
 def adamw(
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 1e-2,
+    lr: NonNegative = 1e-3,
+    betas: Decays = (0.9, 0.999),
+    eps: NonNegative = 1e-8,
+    weight_decay: NonNegative = 1e-2,
     amsgrad: bool = False,
     bias_correction: bool = True,
 ) -> Rule:
@@ -313,19 +304,13 @@ def _adam(
     return formula_rule(name, init, step, lr=lr, weight_decay=coupled)
 
 
-@factory(
-    lr=nonnegative,
-    betas=decays,
-    eps=nonnegative,
-    weight_decay=nonnegative,
-    momentum_decay=nonnegative,
-)
+@factory
 def nadam(
-    lr: float = 2e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-    momentum_decay: float = 4e-3,
+    lr: NonNegative = 2e-3,
+    betas: Decays = (0.9, 0.999),
+    eps: NonNegative = 1e-8,
+    weight_decay: NonNegative = 0.0,
+    momentum_decay: NonNegative = 4e-3,
 ) -> Rule:
     r"""NAdam, Adam with Nesterov momentum (Dozat 2016), as ``torch.optim.NAdam``.
 

@@ -1,4 +1,4 @@
-"""An optimizer as a pair of pure functions (the stateful shell is :mod:`minidl.optim.optimizer`).
+r"""An optimizer as a pair of pure functions (the stateful shell is :mod:`minidl.optim.optimizer`).
 
 A *rule* is ``Rule(init, update)`` (optax's ``GradientTransformation``):
 
@@ -18,21 +18,22 @@ applied once to the whole parameter vector of a model, flattened, instead of arr
 of the learning rate.
 
 The scaffolding every factory of :mod:`minidl.optim` shares is written here once, so that a
-factory is its algorithm box and nothing else: :func:`factory` checks the arguments and records
-them as ``hyperparams``; :func:`formula_rule` turns the box's step, a function of the checked
-gradient and the rate of this step, into an ``update`` (the rate override, the gradient's shape
-and dtype, and the coupled weight decay :math:`g \\leftarrow g + \\lambda w`, torch's
-``weight_decay``, which is :func:`coupled_decay`, the same map as the modifier
-:func:`~minidl.optim.modifiers.l2`).
+factory is its algorithm box and nothing else. :func:`factory` checks the arguments (each
+annotated with its check, ``lr: NonNegative``) and records them as ``hyperparams``.
+:func:`formula_rule` turns the box's step, a function of the checked gradient and the rate of
+this step, into an ``update``: the rate override, the gradient's shape and dtype, and torch's
+coupled ``weight_decay`` :math:`g \leftarrow g + \lambda w` (:func:`coupled_decay`, the same
+map as the modifier :func:`~minidl.optim.modifiers.l2`).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import typing
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -90,31 +91,41 @@ def decays(where: str, name: str, values: tuple[float, ...]) -> None:
         check_decay(where, f"{name}[{i}]", value)
 
 
-def factory(**checks: Check) -> Callable[[Callable[..., Built]], Callable[..., Built]]:
-    """Decorate a factory of rules or modifiers: check each named argument with its check, and
-    record the factory's name and every argument (defaults included, in the signature's order)
-    as the result's ``hyperparams``, so the record is true by construction::
+NonNegative = Annotated[float, nonnegative]
+Positive = Annotated[float, positive]
+Decay = Annotated[float, decay]
+DecayOrOne = Annotated[float, decay_or_one]
+Decays = Annotated[tuple[float, float], decays]
 
-        @factory(lr=nonnegative, beta=decay)
-        def momentum(lr: float, beta: float = 0.9) -> Rule: ...
+
+def factory(build: Callable[..., Built]) -> Callable[..., Built]:
+    """Decorate a factory of rules or modifiers: check every argument annotated with a check
+    (``lr: NonNegative``, ``Annotated[type, check]``), and record the factory's name and every
+    argument (defaults included, in the signature's order) as the result's ``hyperparams``, so
+    the record is true by construction::
+
+        @factory
+        def momentum(lr: NonNegative, beta: Decay = 0.9) -> Rule: ...
     """
+    signature = inspect.signature(build)
+    name = build.__name__
+    hints = typing.get_type_hints(build, include_extras=True)
+    checks = {
+        argument: check
+        for argument in signature.parameters
+        for check in getattr(hints.get(argument), "__metadata__", ())
+    }
 
-    def decorate(build: Callable[..., Built]) -> Callable[..., Built]:
-        signature = inspect.signature(build)
-        name = build.__name__
+    @functools.wraps(build)
+    def checked_and_recorded(*args: Any, **kwargs: Any) -> Built:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        for argument, check in checks.items():
+            check(name, argument, bound.arguments[argument])
+        built = build(*bound.args, **bound.kwargs)
+        return built._replace(hyperparams=MappingProxyType({"name": name, **bound.arguments}))
 
-        @functools.wraps(build)
-        def checked_and_recorded(*args: Any, **kwargs: Any) -> Built:
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            for argument, check in checks.items():
-                check(name, argument, bound.arguments[argument])
-            built = build(*bound.args, **bound.kwargs)
-            return built._replace(hyperparams=MappingProxyType({"name": name, **bound.arguments}))
-
-        return checked_and_recorded
-
-    return decorate
+    return checked_and_recorded
 
 
 def coupled_decay(grad: np.ndarray, param: np.ndarray, weight_decay: float) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minidl._checks import check_grad, check_nonnegative
-from minidl.optim.base import Rule, coupled_decay, describe, factory, nonnegative, positive
+from minidl.optim.base import NonNegative, Positive, Rule, coupled_decay, describe, factory
 
 
 class Modifier(NamedTuple):
@@ -59,8 +59,8 @@ def _no_state(param: np.ndarray) -> NoState:
     return NoState()
 
 
-@factory(weight_decay=nonnegative)
-def l2(weight_decay: float) -> Modifier:
+@factory
+def l2(weight_decay: NonNegative) -> Modifier:
     r"""Coupled L2 penalty :math:`\tfrac{\lambda}{2}\|w\|^2`: :math:`g \leftarrow g + \lambda w`.
 
     Coupled means the penalty's gradient goes through the rule, so an adaptive rule rescales
@@ -74,8 +74,8 @@ def l2(weight_decay: float) -> Modifier:
     return Modifier(_no_state, update)
 
 
-@factory(strength=nonnegative)
-def l1(strength: float) -> Modifier:
+@factory
+def l1(strength: NonNegative) -> Modifier:
     r"""L1 penalty :math:`\lambda \|w\|_1` by its subgradient:
     :math:`g \leftarrow g + \lambda \operatorname{sign}(w)` (with :math:`\operatorname{sign}(0)
     = 0`). Weights oscillate around 0 rather than reach it; :func:`proximal_l1` makes exact
@@ -87,8 +87,8 @@ def l1(strength: float) -> Modifier:
     return Modifier(_no_state, update)
 
 
-@factory(eta=nonnegative, gamma=nonnegative)
-def gradient_noise(eta: float = 0.01, gamma: float = 0.55, *, seed: int) -> Modifier:
+@factory
+def gradient_noise(eta: NonNegative = 0.01, gamma: NonNegative = 0.55, *, seed: int) -> Modifier:
     r"""Annealed Gaussian gradient noise (Neelakantan et al. 2015, "Adding gradient noise
     improves learning for very deep networks"):
 
@@ -121,8 +121,8 @@ def gradient_noise(eta: float = 0.01, gamma: float = 0.55, *, seed: int) -> Modi
     return Modifier(init, update)
 
 
-@factory(max_norm=positive)
-def clip_by_norm(max_norm: float) -> Modifier:
+@factory
+def clip_by_norm(max_norm: Positive) -> Modifier:
     r"""Rescale a gradient longer than ``max_norm`` to that length (Pascanu et al. 2013):
 
     .. math::

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minidl.optim.base import Rule, factory, formula_rule, positive
+from minidl.optim.base import Positive, Rule, factory, formula_rule
 
 
 class QuickpropState(NamedTuple):
@@ -22,8 +22,8 @@ class QuickpropState(NamedTuple):
     prev_step: np.ndarray
 
 
-@factory(max_growth=positive)
-def quickprop(lr: float = 0.01, max_growth: float = 1.75, weight_decay: float = 0.0) -> Rule:
+@factory
+def quickprop(lr: float = 0.01, max_growth: Positive = 1.75, weight_decay: float = 0.0) -> Rule:
     r"""Quickprop (Fahlman 1988).
 
     Each parameter is treated on its own, as if the loss were a parabola in it. Two slopes

@@ -45,7 +45,7 @@ class RpropState(NamedTuple):
     prev_loss: float
 
 
-@factory()
+@factory
 def rprop(
     lr: float = 0.1,
     etas: tuple[float, float] = (0.5, 1.2),
@@ -133,7 +133,7 @@ class SimpleRpropState(NamedTuple):
     step_size: np.ndarray
 
 
-@factory()
+@factory
 def simple_rprop(
     lr: float = 0.1,
     etas: tuple[float, float] = (0.5, 1.2),

@@ -21,7 +21,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from minidl._checks import positive_int, require_input
-from minidl.optim.base import Rule, factory, formula_rule, nonnegative
+from minidl.optim.base import NonNegative, Rule, factory, formula_rule
 from minidl.optim.line_search import LossFn, backtracking_armijo, strong_wolfe
 
 LineSearchName = Literal["armijo", "wolfe"]
@@ -51,8 +51,8 @@ class NewtonState(NamedTuple):
     """Newton's method remembers nothing."""
 
 
-@factory(lr=nonnegative)
-def newton(lr: float = 1.0) -> Rule:
+@factory
+def newton(lr: NonNegative = 1.0) -> Rule:
     r"""Newton's method: a step to the minimum of the local quadratic model (N&W §3.3).
 
     .. math::
@@ -87,9 +87,9 @@ class LevenbergMarquardtState(NamedTuple):
     damping: float
 
 
-@factory(lr=nonnegative)
+@factory
 def levenberg_marquardt(
-    lr: float = 1.0, damping: float = 1e-3, adaptive: bool = False, max_tries: int = 10
+    lr: NonNegative = 1.0, damping: float = 1e-3, adaptive: bool = False, max_tries: int = 10
 ) -> Rule:
     r"""Damped Newton, the Levenberg–Marquardt step (Levenberg 1944; Marquardt 1963).
 
@@ -228,8 +228,8 @@ class BFGSState(NamedTuple):
     prev_step: np.ndarray | None
 
 
-@factory(lr=nonnegative)
-def bfgs(lr: float = 1.0, line_search: LineSearchName | None = "wolfe") -> Rule:
+@factory
+def bfgs(lr: NonNegative = 1.0, line_search: LineSearchName | None = "wolfe") -> Rule:
     r"""The BFGS quasi-Newton method (Broyden, Fletcher, Goldfarb, Shanno 1970; N&W Alg. 6.1).
 
     .. math::
@@ -331,9 +331,9 @@ def _two_loop(g: np.ndarray, s_history: tuple, y_history: tuple) -> np.ndarray:
     return q
 
 
-@factory(lr=nonnegative)
+@factory
 def lbfgs(
-    lr: float = 1.0, history_size: int = 10, line_search: LineSearchName | None = "wolfe"
+    lr: NonNegative = 1.0, history_size: int = 10, line_search: LineSearchName | None = "wolfe"
 ) -> Rule:
     r"""Limited-memory BFGS (Nocedal 1980; Liu & Nocedal 1989; N&W Alg. 7.4 and 7.5).
 

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minidl.optim.base import Rule, decay, decay_or_one, factory, formula_rule, nonnegative
+from minidl.optim.base import Decay, DecayOrOne, NonNegative, Rule, factory, formula_rule
 
 
 class GradientDescentState(NamedTuple):
@@ -38,8 +38,8 @@ class SGDState(NamedTuple):
     b: np.ndarray | None
 
 
-@factory(lr=nonnegative)
-def gradient_descent(lr: float) -> Rule:
+@factory
+def gradient_descent(lr: NonNegative) -> Rule:
     r"""Plain gradient descent (Cauchy 1847).
 
     .. math::
@@ -57,8 +57,8 @@ def gradient_descent(lr: float) -> Rule:
     return formula_rule("gradient_descent", lambda param: GradientDescentState(), step, lr=lr)
 
 
-@factory(lr=nonnegative, beta=decay)
-def momentum(lr: float, beta: float = 0.9) -> Rule:
+@factory
+def momentum(lr: NonNegative, beta: Decay = 0.9) -> Rule:
     r"""Gradient descent with momentum, the heavy-ball method (Polyak 1964; Rumelhart et al. 1986).
 
     The velocity is a running sum of past steps: gradients that keep their sign add up, those
@@ -79,8 +79,8 @@ def momentum(lr: float, beta: float = 0.9) -> Rule:
     return _velocity_rule("momentum", lr, beta, look_ahead=False)
 
 
-@factory(lr=nonnegative, beta=decay)
-def nesterov(lr: float, beta: float = 0.9) -> Rule:
+@factory
+def nesterov(lr: NonNegative, beta: Decay = 0.9) -> Rule:
     r"""Nesterov's accelerated gradient in the form of Sutskever et al. (2013); Nesterov (1983).
 
     Sutskever's form first extends the velocity, then takes the gradient at the look-ahead point:
@@ -127,12 +127,12 @@ def _velocity_rule(name: str, lr: float, beta: float, *, look_ahead: bool) -> Ru
     return formula_rule(name, lambda param: MomentumState(np.zeros_like(param)), step, lr=lr)
 
 
-@factory(lr=nonnegative, momentum=nonnegative, dampening=decay_or_one, weight_decay=nonnegative)
+@factory
 def sgd(
-    lr: float = 0.1,
-    momentum: float = 0.0,
-    dampening: float = 0.0,
-    weight_decay: float = 0.0,
+    lr: NonNegative = 0.1,
+    momentum: NonNegative = 0.0,
+    dampening: DecayOrOne = 0.0,
+    weight_decay: NonNegative = 0.0,
     nesterov: bool = False,
 ) -> Rule:
     r"""Stochastic gradient descent exactly as ``torch.optim.SGD`` (Sutskever et al. 2013).
