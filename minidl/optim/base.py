@@ -61,8 +61,9 @@ class Rule(NamedTuple):
 
 
 Built = TypeVar("Built", bound=tuple)
-Check = Callable[[str, str, Any], None]
-"""``check(factory_name, argument_name, value)`` raises ``ValueError`` for a bad value."""
+
+
+# The checks an argument's annotation names: check(factory_name, argument_name, value).
 
 
 def nonnegative(where: str, name: str, value: float) -> None:

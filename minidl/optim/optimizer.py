@@ -21,10 +21,12 @@ class Optimizer:
 
     ``closure()`` recomputes the loss at the current parameter values, writes every ``p.grad``
     and returns the loss. ``step`` calls it, clips the *global* gradient norm (all parameters
-    together) to ``max_grad_norm`` if given, and adds the rule's step to every ``p.value`` in
-    place, so the layers holding the arrays see the change. ``p.grad`` keeps the unclipped
-    gradient. ``state`` holds the rules' states (a list aligned with ``params``, or one state
-    for a flat rule) and ``last_steps`` the steps just taken, aligned with ``params``.
+    together) to ``max_grad_norm`` if given (:func:`~minidl.optim.modifiers.clip_global_norm`,
+    the map :func:`~minidl.optim.modifiers.clip_by_norm` applies to one array), and adds the
+    rule's step to every ``p.value`` in place, so the layers holding the arrays see the change.
+    ``p.grad`` keeps the unclipped gradient. ``state`` holds the rules' states (a list aligned
+    with ``params``, or one state for a flat rule) and ``last_steps`` the steps just taken,
+    aligned with ``params``.
 
     A rule with ``flat=True`` is applied once to all parameters concatenated into one vector
     :math:`w` (in the parameters' dtype). It can ask for ``loss_fn(x) -> (loss, grad)``, which
