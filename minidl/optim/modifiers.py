@@ -219,12 +219,7 @@ def proximal_l1(rule: Rule, strength: float, *, lr: float | None = None) -> Rule
     default_lr = lr
 
     def update(
-        grad: np.ndarray,
-        state: Any,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **extras: Any,
+        grad: np.ndarray, state: Any, param: np.ndarray, *, lr: float | None = None, **extras: Any
     ) -> tuple[np.ndarray, Any]:
         eta = default_lr if lr is None else lr
         step, state = rule.update(grad, state, param, lr=lr, **extras)
