@@ -72,7 +72,9 @@ def newton(lr: NonNegative = 1.0) -> Rule:
     :math:`H_t` raises :class:`numpy.linalg.LinAlgError` (a ``ValueError``).
     """
 
-    def step(g: np.ndarray, state: NewtonState, param: np.ndarray, eta: float, hess: Any = None):
+    def step(
+        g: np.ndarray, state: NewtonState, param: np.ndarray, eta: float, hess: Any | None = None
+    ):
         h = _check_hessian("newton", hess, param)
         return (-eta * _solve("newton", h, g)).astype(param.dtype, copy=False), state
 
