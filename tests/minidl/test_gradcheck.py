@@ -13,7 +13,7 @@ from minidl.gradcheck import (
     weight_difference_check,
 )
 
-pytestmark = pytest.mark.layers
+pytestmark = pytest.mark.gradcheck
 
 
 def cubic(x: np.ndarray) -> float:
