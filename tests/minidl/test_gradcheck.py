@@ -9,8 +9,8 @@ from minidl.gradcheck import (
     check_gradient,
     check_layer,
     numerical_gradient,
-    relative_error,
     random_direction_check,
+    relative_error,
 )
 
 pytestmark = pytest.mark.layers
