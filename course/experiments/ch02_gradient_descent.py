@@ -332,7 +332,7 @@ def _digits_split(seed: int) -> data.Split:
 def lecture_schedules(lr: float, epochs: int) -> dict[str, Callable[[int], float]]:
     r"""The lectures' schedules, indexed by the epoch :math:`e`, all from :math:`\eta_0`:
     constant, linear :math:`\eta_0/(e+1)`, quadratic :math:`\eta_0/(e+1)^2`, exponential
-    :math:`\eta_0 e^{-\beta e}` with :math:`e^{-\beta\,\text{epochs}} = 0.05`, step decay
+    :math:`\eta_0 e^{-\alpha e}` with :math:`e^{-\alpha\,\text{epochs}} = 0.05`, step decay
     (halved every ``epochs // 4`` epochs) and reduce-on-plateau (halved after 2 epochs without
     progress of the validation loss)."""
     return {

@@ -58,13 +58,14 @@ def quadratic_decay(lr: float) -> Schedule:
     return schedule
 
 
-def exponential_decay(lr: float, beta: float) -> Schedule:
-    r""":math:`\eta_k = \eta_0 e^{-\beta k}` with decay rate :math:`\beta \ge 0`."""
-    check_nonnegative("exponential_decay", lr=lr, beta=beta)
+def exponential_decay(lr: float, alpha: float) -> Schedule:
+    r""":math:`\eta_k = \eta_0 e^{-\alpha k}` with decay constant :math:`\alpha \ge 0`, as
+    ``torch.optim.lr_scheduler.ExponentialLR(gamma=exp(-alpha))``."""
+    check_nonnegative("exponential_decay", lr=lr, alpha=alpha)
 
     def schedule(k: int) -> float:
         _check_step("exponential_decay", k)
-        return lr * math.exp(-beta * k)
+        return lr * math.exp(-alpha * k)
 
     return schedule
 

@@ -40,7 +40,7 @@ def test_schedules_follow_their_formulas():
         [quadratic_decay(0.6)(k) for k in ks], [0.6 / (k + 1) ** 2 for k in ks]
     )
     np.testing.assert_allclose(
-        [exponential_decay(0.5, beta=0.2)(k) for k in ks], [0.5 * math.exp(-0.2 * k) for k in ks]
+        [exponential_decay(0.5, alpha=0.2)(k) for k in ks], [0.5 * math.exp(-0.2 * k) for k in ks]
     )
     assert [step_decay(1.0, factor=0.5, every=3)(k) for k in ks] == [
         1.0,
@@ -57,8 +57,8 @@ def test_schedules_follow_their_formulas():
 def test_schedules_reject_bad_arguments():
     with pytest.raises(ValueError, match=r"linear_decay: lr must be >= 0, got -0\.1"):
         linear_decay(-0.1)
-    with pytest.raises(ValueError, match="exponential_decay: beta must be >= 0, got -1"):
-        exponential_decay(0.1, beta=-1)
+    with pytest.raises(ValueError, match="exponential_decay: alpha must be >= 0, got -1"):
+        exponential_decay(0.1, alpha=-1)
     with pytest.raises(ValueError, match=r"step_decay: .* got factor=0\.5, every=0"):
         step_decay(0.1, factor=0.5, every=0)
     with pytest.raises(ValueError, match="constant: the step index k must be >= 0, got -1"):
