@@ -494,3 +494,34 @@ def batchnorm_inference_statistics(
         for (mean, _), n in zip(running, norms, strict=True)
     )
     return InferenceStatistics(val, train_, gap)
+
+
+# ----- gradient noise where it helps: a start on a saddle's attracting axis ---------------------
+
+
+def saddle_escape_with_noise(
+    *, seeds=range(5), steps: int = 150, lr: float = 0.1, noise: float = 0.01
+) -> dict[str, np.ndarray]:
+    r"""Gradient descent on :func:`minidl.data.double_well` from :math:`(0, 1)`, exactly on the
+    saddle's attracting axis, plain and with annealed gradient noise
+    (:func:`minidl.optim.gradient_noise`, :math:`\eta_{\text{noise}}` = ``noise``) for each seed:
+    ``{"plain": L_0..L_T, "noisy": (seeds, T + 1)}`` of losses. Without noise the gradient's
+    :math:`x`-component is exactly 0 at every step, so the iterate can only reach the saddle."""
+    well = data.double_well()
+
+    def losses_of(rule) -> np.ndarray:
+        w = np.array([0.0, 1.0])
+        state = rule.init(w)
+        values = [well.value(w)]
+        for _ in range(steps):
+            step, state = rule.update(well.grad(w), state, w)
+            w = w + step
+            values.append(well.value(w))
+        return np.array(values)
+
+    plain = losses_of(optim.gradient_descent(lr))
+    noisy = [
+        losses_of(optim.chain(optim.gradient_noise(noise, seed=seed), optim.gradient_descent(lr)))
+        for seed in seeds
+    ]
+    return {"plain": plain, "noisy": np.array(noisy)}

@@ -177,3 +177,14 @@ def test_population_statistics_beat_running_averages_and_rescue_a_slow_momentum(
     assert slow.mean_gap > 0.5 > usual.mean_gap
     # The pass uses the final weights only: the momentum no longer matters.
     assert slow.val_loss["population pass"] == pytest.approx(usual.val_loss["population pass"])
+
+
+# ----- gradient noise where it helps ---------------------------------------------------------------
+
+
+def test_noise_escapes_a_saddle_that_plain_descent_never_leaves():
+    escape = tricks.saddle_escape_with_noise()
+    assert escape["plain"][-1] < 1e-10 and escape["plain"].min() >= 0.0  # stuck at the saddle
+    for run in escape["noisy"]:
+        assert np.argmax(run < -0.2) < 100 and run.min() < -0.2
+        assert abs(run[-1] + 0.25) < 1e-3

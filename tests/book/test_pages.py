@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = sorted((ROOT / "book").glob("ch*/*.md"))
+PAGES = sorted([*(ROOT / "book").glob("ch*/*.md"), *(ROOT / "book").glob("appendix-*.md")])
 BOX = "```{admonition} What the tests check"
 
 # Phrases by which prose reports on the tests instead of teaching.
@@ -32,7 +32,7 @@ def test_there_are_pages():
     assert len(PAGES) > 40
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT / "book")))
 def test_prose_does_not_report_the_test_suite(page):
     text = page.read_text()
     assert text.count(BOX) <= 1, "one 'What the tests check' box per page"
@@ -40,7 +40,7 @@ def test_prose_does_not_report_the_test_suite(page):
     assert not found, f"move these into the page's '{BOX}' box: {found}"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT / "book")))
 def test_the_box_closes_the_page_and_is_collapsed(page):
     text = page.read_text()
     if BOX not in text:
