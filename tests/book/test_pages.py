@@ -126,3 +126,17 @@ def test_slider_labels_use_the_notation(page, name, label):
     meaning = next(m for row, m in rows if symbols[0] in row)
     missing = [w for w in words if w not in meaning]
     assert not missing, f"label {label!r}: {symbols[0]} means {meaning!r} on the notation page"
+
+
+def test_every_slider_figure_has_predict_then_move_questions_with_hidden_answers():
+    box = "````{admonition} Predict, then move the slider"
+    for page in PAGES:
+        text = page.read_text()
+        sliders_here = len(re.findall(r"^slider_figure\(", text, re.M))
+        boxes = text.split(box)[1:]
+        assert len(boxes) == sliders_here, (
+            f"{page.name}: {sliders_here} sliders, {len(boxes)} boxes"
+        )
+        for body in boxes:
+            body = body.split("\n````", 1)[0]
+            assert body.count("{admonition} Answer") >= 1 and ":class: dropdown" in body, page.name
