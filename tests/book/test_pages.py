@@ -33,6 +33,13 @@ def test_there_are_pages():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT / "book")))
+def test_no_control_characters(page):
+    # A "\frac" written into a Python string without a raw prefix becomes a form feed + "rac".
+    found = sorted({hex(ord(c)) for c in page.read_text() if ord(c) < 32 and c not in "\n\t"})
+    assert not found, f"control characters {found}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT / "book")))
 def test_prose_does_not_report_the_test_suite(page):
     text = page.read_text()
     assert text.count(BOX) <= 1, "one 'What the tests check' box per page"
