@@ -45,6 +45,7 @@ from typing import Any
 import nbformat
 from celery import Celery
 from celery.signals import worker_shutdown
+from celery.utils.log import get_task_logger
 
 from autograder import check_rewriting, sandbox
 from autograder.pipeline import GradingTask, StudentResult, grade_submission, kernel_setup
@@ -56,6 +57,7 @@ QUEUE_NAME = "autograder"
 VISIBILITY_TIMEOUT = 3600.0  # seconds; Celery's default for Redis
 RESULT_EXPIRES = 7 * 24 * 3600  # a result waits a week for the instructor's command
 CONNECT_TIMEOUT = 5.0
+logger = get_task_logger(__name__)
 
 
 class BrokerUnreachable(RuntimeError):
@@ -175,6 +177,11 @@ def _grade_task(self, task: dict[str, Any]) -> dict[str, Any]:
             f"{short(ours)} of {grading.assignment}, the instructor's {short(grading.version)} "
             "(give it the instructor's checkout and environment, and restart it)"
         }
+    earlier = self.app.AsyncResult(self.request.id)
+    if earlier.state == "SUCCESS":  # delivered again (or sent again) after it was graded
+        logger.info("already graded: %s of %s", grading.student, grading.assignment)
+        return earlier.result
+    logger.info("grading %s of %s", grading.student, grading.assignment)
     limits = replace(Limits(**grading.limits), sandbox=conf.autograder_sandbox)
     grading = replace(grading, limits=asdict(limits))
     try:
