@@ -214,8 +214,10 @@ def _graded_here(
     exception)."""
     futures = {executor.submit(grade_submission, task, pool.take): task for task in tasks}
     for future in as_completed(futures):
-        error = future.exception()
-        yield futures[future].student, error if error is not None else future.result()
+        try:
+            yield futures[future].student, future.result()
+        except Exception as error:
+            yield futures[future].student, error
 
 
 def reference_run(

@@ -136,11 +136,9 @@ class QueueGrading:
             elif stored.state == "SUCCESS":
                 continue  # graded after an interrupted run: not sent again
             grade.apply_async(args=[task.to_dict()], task_id=key)
-        seen: set[str] = set()
+        # Each id's result is read once: a second delivery of a task stored the same result
+        # under the same id, and is not counted again.
         for key, meta in self.app.backend.get_many(list(by_id), timeout=None, interval=0.2):
-            if key in seen:  # never in practice: each id is read once; a duplicate is ignored
-                continue
-            seen.add(key)
             yield by_id[key].student, _outcome(meta)
 
     def close(self) -> None:

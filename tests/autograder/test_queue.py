@@ -277,8 +277,7 @@ def test_an_interrupted_command_run_again_grades_only_what_it_had_not_recorded(
     again = grade_through(url, archive, out, *options)
     assert again.returncode == 0, again.stdout + again.stderr
     for student in recorded:
-        assert f"{student}: " in again.stderr
-        line = next(ln for ln in again.stderr.splitlines() if f"] {student}: " in ln)
+        line = next(ln for ln in again.stderr.splitlines() if f"  {student}: " in ln)
         assert "(unchanged, not re-run)" in line
     assert read_grades(out) == read_grades(local)
     assert feedback_pages(out) == feedback_pages(local)
@@ -286,7 +285,10 @@ def test_an_interrupted_command_run_again_grades_only_what_it_had_not_recorded(
     assert sorted(row["student"] for row in log) == sorted(read_grades(local))
     graded = "".join(w.text()[start:] for w, start in zip(workers, before, strict=True))
     for student in read_grades(local):
-        assert graded.count(f"grading {student} of {ASSIGNMENT}") == 1, student
+        times = graded.count(f"grading {student} of {ASSIGNMENT}")
+        # recorded before the interruption: graded once; the rest at least once (a task still
+        # queued when the command stopped is sent again; a copy may run, counted once)
+        assert times == 1 if student in recorded else times >= 1, student
 
 
 def test_an_unreachable_broker_is_an_error_at_once_and_nothing_is_written(local_class, tmp_path):
