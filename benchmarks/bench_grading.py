@@ -186,7 +186,10 @@ def bench_queue(n: int, workers: int) -> None:
     print(f"{n} submissions of {ASSIGNMENT}, {os.cpu_count()} cores")
     print(f"{'grader':<48} {'wall s':>8} {'per min':>8}")
     rows = [(f"local, {workers} workers", local)]
-    rows += [(f"through the queue, {count} worker processes", walls[count]) for count in walls]
+    rows += [
+        (f"through the queue, {count} worker process{'es' * (count > 1)}", walls[count])
+        for count in walls
+    ]
     for name, wall in rows:
         print(f"{name:<48} {wall:8.1f} {60 * n / wall:8.1f}")
     overhead = walls[workers] / local - 1
