@@ -4,6 +4,7 @@
     grade ASSIGNMENT SUBMISSIONS --out DIR   autograde a class: DIR/grades.csv, DIR/feedback/
     demo [--out DIR]                         grade the bundled demo class of Homework 1
     checks ASSIGNMENT                        list the checks and who computes their expected value
+    worker --broker URL [--concurrency N]    grade submissions queued by `grade --broker URL`
 
 See autograder/README.md.
 """
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     grade_parser.add_argument("assignment")
     grade_parser.add_argument(
         "submissions", type=Path, help="folder or .zip of <student>.ipynb, or nbgrader's submitted/"
+    )
+    grade_parser.add_argument(
+        "--broker", help="grade on the workers of this Redis broker (redis://HOST:PORT/DB)"
     )
     checks_parser = commands.add_parser("checks", help="list an assignment's checks")
     checks_parser.add_argument("assignment")
@@ -76,7 +80,36 @@ def main(argv: list[str] | None = None) -> int:
             help="= --sandbox none: students' code runs with your rights",
         )
 
+    worker_parser = commands.add_parser("worker", help="grade submissions from a queue")
+    worker_parser.add_argument("--broker", required=True, help="redis://HOST:PORT/DB")
+    worker_parser.add_argument("--concurrency", type=int, default=2, help="notebooks at once")
+    worker_parser.add_argument(
+        "--sandbox",
+        choices=("auto", *sandbox.TIERS),
+        default="auto",
+        help="isolation tier (default auto: the strongest this machine can give; never none)",
+    )
+    worker_parser.add_argument("--solutions", type=Path, default=grading.SOLUTIONS)
+    worker_parser.add_argument(
+        "--visibility-timeout",
+        type=float,
+        default=3600.0,
+        help="seconds after which a task taken by a worker that vanished is delivered again",
+    )
+    worker_parser.add_argument("--name", help="the worker's name (default: autograder@HOST)")
+
     args = parser.parse_args(argv)
+    if args.command == "worker":
+        from autograder.queue import run_worker  # Celery is imported only where it is used
+
+        return run_worker(
+            args.broker,
+            concurrency=args.concurrency,
+            sandbox_tier=args.sandbox,
+            solutions=args.solutions,
+            visibility_timeout=args.visibility_timeout,
+            hostname=args.name,
+        )
     if args.command == "release":
         names = args.assignments or None
         for path in release.release(names, solutions=args.solutions, exercises=args.exercises):
@@ -146,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                 workers=args.workers,
                 limits=limits,
                 force=args.force,
+                broker=args.broker,
             )
         except (ValueError, FileNotFoundError, RuntimeError) as error:
             print(f"error: {error}", file=sys.stderr)

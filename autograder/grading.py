@@ -33,7 +33,8 @@ import sys
 import tempfile
 import time
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,9 +116,14 @@ def grade_class(
     limits: Limits | None = None,
     force: bool = False,
     progress: TextIO | None = sys.stderr,
+    broker: str | None = None,
 ) -> ClassResult:
-    """Autograde every submission in ``submissions`` (see :mod:`autograder.submissions`)."""
+    """Autograde every submission in ``submissions`` (see :mod:`autograder.submissions`); with
+    ``broker`` (a Redis URL), the notebooks run on the queue's workers (:mod:`autograder.queue`),
+    everything else here."""
     start = time.perf_counter()
+    # Checked before anything is written: an unreachable broker is an error at once.
+    through_queue = _queue_grading(broker) if broker else None
     limits = limits or Limits()
     tier = sandbox.choose(limits.sandbox).name
     source = read_source(source_path(solutions, assignment))
@@ -151,7 +157,8 @@ def grade_class(
     previous = {s.student: stored[s.student] for s in to_grade if stored[s.student] is not None}
 
     setup = kernel_setup(source)
-    pool = KernelPool(workers, setup + check_rewriting.SETUP_SANDBOX, limits, total=len(to_grade))
+    local = 0 if through_queue else len(to_grade)
+    pool = KernelPool(workers, setup + check_rewriting.SETUP_SANDBOX, limits, total=local)
     try:
         with ThreadPoolExecutor(max_workers=workers) as executor:
             # The reference run goes on, and the pool's kernels start, while nbgrader sets up the
@@ -165,25 +172,31 @@ def grade_class(
                 tasks = AssignmentTasks(
                     assignment, version, source, directory.release, plan, limits
                 )
-                futures: dict[Future[StudentResult], Submission] = {}
+                by_student = {s.student: s for s in to_grade}
+                outcomes: Iterable[tuple[str, StudentResult | Exception]] = ()
                 if reference is not None:
                     records = reference.result()
-                    for submission in to_grade:
-                        task = tasks.task(submission, records)
-                        futures[executor.submit(grade_submission, task, pool.take)] = submission
-                for future in as_completed(futures):
-                    submission = futures[future]
+                    class_tasks = [tasks.task(s, records) for s in to_grade]
+                    if through_queue:
+                        outcomes = through_queue.results(class_tasks, force=force)
+                    else:
+                        outcomes = _graded_here(executor, pool, class_tasks)
+                for student, outcome in outcomes:
+                    submission = by_student[student]
                     try:
-                        result = future.result()
+                        if isinstance(outcome, Exception):
+                            raise outcome
                         for step in CLASS_STEPS:
-                            step(directory, result, submission)
-                        done(result)
+                            step(directory, outcome, submission)
+                        done(outcome)
                     except Exception as error:  # the grader failed, not the student
                         done(_failed(submission, error))
                 directory.write_grades_csv(out / "grades.csv")
                 write_run_record(out / RUN_RECORD, tier, limits)
     finally:
         pool.close()
+        if through_queue:
+            through_queue.close()
 
     students = [results[s.student] for s in class_submissions]
     seconds = time.perf_counter() - start
@@ -203,6 +216,25 @@ def write_run_record(path: Path, tier: str, limits: Limits) -> None:
         "finished": time.strftime("%FT%T%z"),
     }
     path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _queue_grading(broker: str):
+    from autograder.queue import QueueGrading  # Celery is imported only to grade through a queue
+
+    return QueueGrading(broker)
+
+
+def _graded_here(
+    executor: ThreadPoolExecutor, pool: KernelPool, tasks: list[GradingTask]
+) -> Iterator[tuple[str, StudentResult | Exception]]:
+    """(student, result) of each task as its thread finishes it (the grader's failure as an
+    exception)."""
+    futures = {executor.submit(grade_submission, task, pool.take): task for task in tasks}
+    for future in as_completed(futures):
+        try:
+            yield futures[future].student, future.result()
+        except Exception as error:
+            yield futures[future].student, error
 
 
 def reference_run(
