@@ -120,6 +120,8 @@ def grade_pipeline(
     n = len(result.students)
     execution = sum(s.execution_seconds for s in result.students) / n
     return wall, execution, workers * wall / n - execution
+
+
 @contextlib.contextmanager
 def redis_server(folder: Path) -> Iterator[str]:
     """A Redis server on a free port of 127.0.0.1, without persistence: its URL."""
