@@ -107,7 +107,7 @@ def sliders() -> list[tuple[str, str, str | None]]:
                     continue
                 keywords = {k.arg: k.value for k in node.keywords}
                 labels = ast.literal_eval(keywords["labels"]) if "labels" in keywords else {}
-                for name in set(keywords) - SLIDER_OPTIONS:
+                for name in sorted(set(keywords) - SLIDER_OPTIONS):
                     found.append((page.parent.name, name, labels.get(name)))
     return found
 
