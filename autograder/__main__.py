@@ -4,6 +4,7 @@
     grade ASSIGNMENT SUBMISSIONS --out DIR   autograde a class: DIR/grades.csv, DIR/feedback/
     demo [--out DIR]                         grade the bundled demo class of Homework 1
     checks ASSIGNMENT                        list the checks and who computes their expected value
+    hub {setup,start,release,collect,grade,return} --class CLASS.toml   a class on a JupyterHub
 
 See autograder/README.md.
 """
@@ -15,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import checks, grading, release, sandbox
+from autograder import checks, grading, hub, release, sandbox
 from autograder.demo import build_demo_class
 from autograder.notebooks import read_source, source_path
 from autograder.runner import Limits
@@ -66,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
             help="run students' code without the sandbox (only where it cannot be had)",
         )
 
-    args = parser.parse_args(argv)
+    hub.add_parser(commands)
+
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "hub":
+        return hub.run(args, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "release":
         names = args.assignments or None
         for path in release.release(names, solutions=args.solutions, exercises=args.exercises):
