@@ -30,15 +30,15 @@ import stat
 import subprocess
 import sys
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import nbformat
-from nbgrader.utils import parse_utc
+from nbgrader.utils import compute_checksum, parse_utc
 
 from autograder import feedback, late
-from autograder.notebooks import grade_id, is_test, test_title
+from autograder.notebooks import grade_id, is_answer, is_test, test_title
 from autograder.release import EXERCISES, REPO
 from autograder.submissions import STUDENT_ID
 
@@ -64,7 +64,7 @@ class ClassConfig:
     port: int = 8000
     bind: str = "127.0.0.1"
     deadlines: dict[str, datetime] = field(default_factory=dict)
-    late_policy: late.LatePolicy = late.LatePolicy()
+    late_policy: late.LatePolicy = field(default_factory=late.LatePolicy)
 
     @classmethod
     def load(cls, path: Path) -> ClassConfig:
@@ -247,11 +247,13 @@ def start_command(course_file: Path, port: int | None = None) -> tuple[list[str]
 def _nbgrader(course: ClassConfig, *args: str) -> subprocess.CompletedProcess:
     """Run one of nbgrader's commands on the course directory (its ``nbgrader_config.py``)."""
     _write_course_config(course)
+    scripts = str(Path(sys.executable).parent)  # nbgrader runs its environment's `alembic`
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "nbgrader"), *args],
+        [os.path.join(scripts, "nbgrader"), *args],
         cwd=course.course_dir,
         capture_output=True,
         text=True,
+        env=dict(os.environ, PATH=os.pathsep.join([scripts, os.environ.get("PATH", "")])),
     )
     _hand_over(course)
     if result.returncode != 0:
@@ -330,11 +332,15 @@ def grade(course: ClassConfig, assignment: str, grade_args: list[str]) -> Path:
     students = sorted(p.parent.name for p in submitted.glob(f"*/{assignment}") if p.is_dir())
     if not students:
         raise ValueError(f"grade: nothing collected for {assignment} (run `hub collect` first)")
-    with_notebook = [s for s in students if (submitted / s / assignment).joinpath(
-        f"{assignment}.ipynb"
-    ).is_file()]
+    with_notebook = [
+        s
+        for s in students
+        if (submitted / s / assignment).joinpath(f"{assignment}.ipynb").is_file()
+    ]
     if with_notebook:
-        code = autograder_main(["grade", assignment, str(submitted), "--out", str(out), *grade_args])
+        code = autograder_main(
+            ["grade", assignment, str(submitted), "--out", str(out), *grade_args]
+        )
         if code == 2:
             raise RuntimeError("grade: python -m autograder grade refused to run (see above)")
     out.mkdir(parents=True, exist_ok=True)
@@ -344,6 +350,13 @@ def grade(course: ClassConfig, assignment: str, grade_args: list[str]) -> Path:
         result_file = out / "course" / "autograded" / student / assignment / "result.json"
         if student in with_notebook and result_file.exists():
             result = json.loads(result_file.read_text())
+            if result["status"] == "graded" and _unanswered(folder / f"{assignment}.ipynb"):
+                result["status"] = "no answers"
+                result["notes"].insert(
+                    0,
+                    "You submitted the notebook without answers: every answer cell is as "
+                    "released. Write your answers, save the notebook and submit again.",
+                )
         else:
             result = _not_submitted(assignment, folder)
         lateness = _lateness(course, assignment, folder, result["score"], result["max_score"])
@@ -355,12 +368,28 @@ def grade(course: ClassConfig, assignment: str, grade_args: list[str]) -> Path:
     return grades
 
 
+def _unanswered(notebook: Path) -> bool:
+    """Whether every answer cell of a submitted notebook is as released (nbgrader's checksum
+    of the released cell, kept in its metadata)."""
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception:  # an unreadable file has its own status
+        return False
+    answers = [c for c in nb.cells if is_answer(c)]
+    return bool(answers) and all(
+        c.metadata.nbgrader.get("checksum") == compute_checksum(c) for c in answers
+    )
+
+
 def _not_submitted(assignment: str, folder: Path) -> dict:
     """The result of a submission without the assignment's notebook: every test fails."""
     release = nbformat.read(EXERCISES / assignment / f"{assignment}.ipynb", as_version=4)
     tests = [
         feedback.TestResult(
-            grade_id(c), test_title(c), 0.0, float(c.metadata.nbgrader["points"]),
+            grade_id(c),
+            test_title(c),
+            0.0,
+            float(c.metadata.nbgrader["points"]),
             "not run: your submission has no notebook of this assignment",
         )
         for c in release.cells
@@ -375,7 +404,7 @@ def _not_submitted(assignment: str, folder: Path) -> dict:
         "status": "no notebook",
         "score": 0.0,
         "max_score": sum(t.max_points for t in tests),
-        "tests": [t.__dict__ for t in tests],
+        "tests": [asdict(t) for t in tests],
         "notes": [note],
     }
 
