@@ -31,10 +31,11 @@ import subprocess
 import sys
 import tomllib
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
+from nbgrader.api import Gradebook
 from nbgrader.utils import compute_checksum, parse_utc
 
 from autograder import feedback, late
@@ -262,11 +263,16 @@ def _nbgrader(course: ClassConfig, *args: str) -> subprocess.CompletedProcess:
 
 
 def _set_deadline(course: ClassConfig, assignment: str) -> None:
-    """The assignment in the course's gradebook, with its deadline (nbgrader's ``duedate``)."""
-    args = ["db", "assignment", "add", assignment]
-    if assignment in course.deadlines:
-        args.append(f"--duedate={course.deadlines[assignment].isoformat()}")
-    _nbgrader(course, *args)
+    """The assignment in the course's gradebook, with its deadline (nbgrader's ``duedate``,
+    naive UTC as nbgrader stores it)."""
+    deadline = course.deadlines.get(assignment)
+    duedate = deadline.astimezone(UTC).replace(tzinfo=None) if deadline else None
+    scripts = str(Path(sys.executable).parent)  # nbgrader runs its environment's `alembic`
+    os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
+    url = f"sqlite:///{course.course_dir / 'gradebook.db'}"
+    with Gradebook(url, course.course_id) as gradebook:
+        gradebook.update_or_create_assignment(assignment, duedate=duedate)
+    _hand_over(course)
 
 
 def release(course: ClassConfig, assignment: str, exercises: Path = EXERCISES) -> Path:
@@ -414,7 +420,9 @@ def _lateness(
 ) -> Lateness:
     """The submission time from the exchange (nbgrader's ``timestamp.txt``) and the penalty."""
     stamp = folder / TIMESTAMP
-    submitted_at = parse_utc(stamp.read_text().strip()) if stamp.exists() else None
+    submitted_at = (  # nbgrader's parse_utc gives a naive datetime in UTC
+        parse_utc(stamp.read_text().strip()).replace(tzinfo=UTC) if stamp.exists() else None
+    )
     deadline = course.deadlines.get(assignment)
     if submitted_at is None or deadline is None:
         return Lateness(submitted_at, 0.0, 0.0)

@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jupytext
@@ -51,11 +52,11 @@ def _mistake_points() -> float:
     return sum(POINTS[name] for name in failed)
 
 
-# --- the chromium side ----------------------------------------------------------------------
+# --- the browser side ----------------------------------------------------------------------
 
 
-def login(chromium, hub_class: HubClass, role: str):
-    """A fresh chromium context logged into the hub as ``role``; its JupyterLab is up."""
+def start_login(chromium, hub_class: HubClass, role: str):
+    """A fresh browser context that has sent ``role``'s login (the hub starts their server)."""
     name = hub_class.user(role)
     context = chromium.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
@@ -64,9 +65,12 @@ def login(chromium, hub_class: HubClass, role: str):
     page.fill("#username_input", name)
     page.fill("#password_input", hub_class.passwords[name])
     page.click("#login_submit")
+    return page
+
+
+def wait_for_lab(page, name: str) -> None:
     page.wait_for_url(f"**/user/{name}/lab**")
     page.wait_for_selector("#jp-main-dock-panel")
-    return page
 
 
 def open_assignments(page):
@@ -161,8 +165,10 @@ def set_deadline(hub_class: HubClass, deadline: str) -> None:
 
 @pytest.fixture(scope="module")
 def pages(chromium, hub_class: HubClass):
-    """alice's and bob's chromium sessions, logged in."""
-    sessions = {role: login(chromium, hub_class, role) for role in ("alice", "bob")}
+    """alice's and bob's browser sessions, logged in."""
+    sessions = {role: start_login(chromium, hub_class, role) for role in ("alice", "bob")}
+    for role, page in sessions.items():  # both servers start at once
+        wait_for_lab(page, hub_class.user(role))
     yield sessions
     for page in sessions.values():
         if not page.is_closed():
@@ -196,16 +202,21 @@ def test_students_fetch_answer_and_submit_in_the_assignments_tab(hub_class, page
 
 
 def test_late_empty_and_wrong_submissions_from_a_terminal(hub_class: HubClass):
-    for role in ("dave", "erin", "fay"):
-        fetched = nbgrader_as(hub_class, role, "fetch_assignment", ASSIGNMENT)
-        assert fetched.returncode == 0, fetched.stderr
+    roles = ("dave", "erin", "fay")
+    with ThreadPoolExecutor(len(roles)) as terminals:
+        for fetched in terminals.map(
+            lambda role: nbgrader_as(hub_class, role, "fetch_assignment", ASSIGNMENT), roles
+        ):
+            assert fetched.returncode == 0, fetched.stderr
     notebook = f"/home/{hub_class.user('dave')}/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
     Path(notebook).write_text(json.dumps(_solved()))  # dave: correct, after the deadline
     fay = Path(f"/home/{hub_class.user('fay')}/{ASSIGNMENT}")
     (fay / f"{ASSIGNMENT}.ipynb").rename(fay / "my-answers.ipynb")  # fay: not the notebook
-    for role in ("dave", "erin", "fay"):
-        submitted = nbgrader_as(hub_class, role, "submit", ASSIGNMENT)
-        assert submitted.returncode == 0, submitted.stderr
+    with ThreadPoolExecutor(len(roles)) as terminals:
+        for submitted in terminals.map(
+            lambda role: nbgrader_as(hub_class, role, "submit", ASSIGNMENT), roles
+        ):
+            assert submitted.returncode == 0, submitted.stderr
 
 
 def test_outsider_cannot_log_in_or_fetch(chromium, hub_class: HubClass):
@@ -291,7 +302,7 @@ def test_nobody_reads_what_is_not_theirs(hub_class: HubClass, pages):
     bob = hub_class.as_user("bob", sys.executable, "-c", probe, *map(str, secrets_of_others))
     assert bob.returncode == 0, bob.stderr
     assert bob.stdout == ""
-    # bob's chromium session cannot reach alice's server.
+    # bob's browser session cannot reach alice's server.
     response = pages["bob"].request.get(
         f"{hub_class.url}/user/{hub_class.user('alice')}/api/contents/{ASSIGNMENT}"
     )
