@@ -309,6 +309,16 @@ def test_nobody_reads_what_is_not_theirs(hub_class: HubClass, pages):
     assert response.status in (403, 404) or "/hub/" in response.url
 
 
+class ImageViewBug(AssertionError):
+    """JupyterLab fails to render the figure: "Failed to create view for 'ImageView'"."""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ImageViewBug,
+    reason="an ipywidgets.Image with a non-empty tooltip fails to render in JupyterLab "
+    "(issue 18, fixed in the widgets module separately)",
+)
 def test_a_chapter_page_as_a_notebook_has_a_live_slider(hub_class, pages):
     """bob opens a chapter page as a notebook (the book's download), runs it and moves the
     slider with the keyboard: the figure changes."""
@@ -321,8 +331,15 @@ def test_a_chapter_page_as_a_notebook_has_a_live_slider(hub_class, pages):
     page.wait_for_selector(".jp-Notebook")
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
+    page.locator(".widget-slider").first.wait_for()
+    broken = page.get_by_text("Click to show javascript error.")
+    page.locator("img.widget-image").or_(broken).first.wait_for()
+    if broken.count():
+        broken.first.click()
+        message = page.locator(".jp-OutputArea-output", has_text="ImageView")
+        if message.count():
+            raise ImageViewBug(message.first.inner_text()[:300])
     image = page.locator("img.widget-image").first
-    image.wait_for(timeout=TIMEOUT_MS)
     page.wait_for_function("() => document.querySelector('img.widget-image').src !== ''")
     before = image.get_attribute("src")
     page.locator(".widget-slider .noUi-handle").first.focus()
