@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.xdist_group("hub")]
 MISTAKE = REPO / "tests" / "autograder_cases" / ASSIGNMENT / "sigmoid_plus.cells"
 CHAPTER_PAGE = REPO / "book" / "ch02-gradient-descent" / "quadratic-1d.md"
 TIMEOUT_MS = 120_000
+KERNEL_TIMEOUT_MS = 300_000
 RELEASE = nbformat.read(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
 POINTS = {grade_id(c): c.metadata.nbgrader["points"] for c in RELEASE.cells if is_test(c)}
 MAX_SCORE = sum(POINTS.values())
@@ -329,9 +330,11 @@ def test_a_chapter_page_as_a_notebook_has_a_live_slider(hub_class, pages):
     subprocess.run(["chown", f"{name}:", str(notebook)], check=True)
     page.goto(f"{hub_class.url}/user/{name}/lab/tree/{notebook.name}")
     page.wait_for_selector(".jp-Notebook")
+    page.get_by_text(re.compile(r"\| Idle$")).first.wait_for(timeout=KERNEL_TIMEOUT_MS)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run All Cells$")).click()
-    page.locator(".widget-slider").first.wait_for()
+    # The page's cells render every frame of the figure first (slow on a loaded machine).
+    page.locator(".widget-slider").first.wait_for(timeout=KERNEL_TIMEOUT_MS)
     broken = page.get_by_text("Click to show javascript error.")
     page.locator("img.widget-image").or_(broken).first.wait_for()
     if broken.count():
