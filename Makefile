@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp
 
-.PHONY: book test lint bench clean lab grade release
+.PHONY: book test lint bench clean lab grade release hub
 
 $(STAMP)-runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,20 @@ book: $(STAMP)-runtime
 	-service redis-server stop
 	-systemctl disable --now redis-server
 
-test: $(STAMP)-test /usr/bin/chromium /usr/bin/bwrap /usr/bin/redis-server
+
+# The class hub's proxy (deploy/jupyterhub/README.md): configurable-http-proxy from npm, every
+# version pinned by deploy/jupyterhub/package-lock.json, installed next to the hub's configuration.
+HUB_PROXY := deploy/jupyterhub/node_modules/.bin/configurable-http-proxy
+/usr/bin/npm:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+
+$(HUB_PROXY): deploy/jupyterhub/package.json deploy/jupyterhub/package-lock.json /usr/bin/npm
+	cd deploy/jupyterhub && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+hub: $(STAMP)-runtime $(HUB_PROXY)
+
+test: $(STAMP)-test /usr/bin/chromium /usr/bin/bwrap /usr/bin/redis-server $(HUB_PROXY)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 

@@ -5,6 +5,7 @@
     demo [--out DIR]                         grade the bundled demo class of Homework 1
     checks ASSIGNMENT                        list the checks and who computes their expected value
     worker --broker URL [--concurrency N]    grade submissions queued by `grade --broker URL`
+    hub {setup,start,release,collect,grade,return} --class CLASS.toml   a class on a JupyterHub
 
 See autograder/README.md.
 """
@@ -17,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import check_rewriting, grading, release, sandbox
+from autograder import check_rewriting, grading, hub, release, sandbox
 from autograder.demo import build_demo_class
 from autograder.notebooks import read_source, source_path
 from autograder.runner import Limits
@@ -97,8 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds after which a task taken by a worker that vanished is delivered again",
     )
     worker_parser.add_argument("--name", help="the worker's name (default: autograder@HOST)")
+    hub.add_parser(commands)
 
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "hub":
+        return hub.run(args, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "worker":
         from autograder.queue import run_worker  # Celery is imported only where it is used
 
