@@ -29,8 +29,8 @@ import redis
 from gradeclass import REPO, Homework, autograder, read_grades, write_zip
 from test_hostile_submissions import LIMITS, attacks, feedback_text, student_of, write_class
 
+from autograder import sandbox
 from autograder.notebooks import grade_id
-from autograder.sandbox import scratch_root
 from autograder.splice import solution_source
 
 pytestmark = [pytest.mark.autograder, pytest.mark.slow, pytest.mark.xdist_group("queue")]
@@ -227,7 +227,7 @@ def test_a_worker_killed_in_the_middle_of_a_notebook_loses_no_grade(redis_port, 
             stderr=subprocess.PIPE,
             text=True,
         )
-        root = Path(scratch_root() or tempfile.gettempdir())
+        root = Path(sandbox.choose("auto").scratch_root() or tempfile.gettempdir())
         started = wait_for(lambda: list(root.glob(f"autograder-*/*/{marker}")), "the slow run")
         workdir = str(started[0].parent)
         running = [w for w in pair if any(workdir in " ".join(p.cmdline()) for p in w.processes())]
