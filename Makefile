@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.stamp
 
-.PHONY: book kit test lint bench clean lab grade release
+.PHONY: book kit test lint bench clean lab grade release hub
 
 $(STAMP)-runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,11 +28,32 @@ book: $(STAMP)-runtime kit
 	-apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 # Grading runs every student's kernel in a bubblewrap sandbox; without it the grader refuses to
-# run (unless told --unsandboxed) and says why (autograder/README.md).
+# run (unless told --unsandboxed) and says why (autograder/README.md). The tests also grade as a
+# normal user: they create one (useradd) and make the clone and the venv's paths traversable.
 /usr/bin/bwrap:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap
 
-test: $(STAMP)-test /usr/bin/chromium /usr/bin/bwrap
+# Grading through a queue (autograder/queue.py) uses Redis as broker; its tests start their own
+# redis-server on loopback, so the Debian package's own service is stopped and disabled.
+/usr/bin/redis-server:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+	-service redis-server stop
+	-systemctl disable --now redis-server
+
+
+# The class hub's proxy (deploy/jupyterhub/README.md): configurable-http-proxy from npm, every
+# version pinned by deploy/jupyterhub/package-lock.json, installed next to the hub's configuration.
+HUB_PROXY := deploy/jupyterhub/node_modules/.bin/configurable-http-proxy
+/usr/bin/npm:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+
+$(HUB_PROXY): deploy/jupyterhub/package.json deploy/jupyterhub/package-lock.json /usr/bin/npm
+	cd deploy/jupyterhub && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+hub: $(STAMP)-runtime $(HUB_PROXY)
+
+test: $(STAMP)-test /usr/bin/chromium /usr/bin/bwrap /usr/bin/redis-server $(HUB_PROXY)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
@@ -54,8 +75,11 @@ kit: $(STAMP)-runtime
 release: $(STAMP)-runtime
 	$(BIN)/python -m autograder release
 
+# As root or as a normal user (the sandbox tier is the strongest the machine offers: see
+# autograder/README.md); GRADING_DEMO=DIR grades into a folder of yours if the clone is not.
+GRADING_DEMO ?= _build/grading-demo
 grade: $(STAMP)-runtime /usr/bin/bwrap
-	$(BIN)/python -m autograder demo --out _build/grading-demo
+	$(BIN)/python -m autograder demo --out $(GRADING_DEMO)
 
 clean:
 	rm -rf _build

@@ -6,6 +6,8 @@
     kit [--out DIR]                          build the student kit (_build/kit, _build/kit.zip)
     demo [--out DIR]                         grade the bundled demo class of Homework 1
     checks ASSIGNMENT                        list the checks and who computes their expected value
+    worker --broker URL [--concurrency N]    grade submissions queued by `grade --broker URL`
+    hub {setup,start,release,collect,grade,return} --class CLASS.toml   a class on a JupyterHub
 
 See autograder/README.md.
 """
@@ -13,11 +15,12 @@ See autograder/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
 
-from autograder import check_rewriting, export, grading, kit, late, release, sandbox
+from autograder import check_rewriting, export, grading, hub, kit, late, release, sandbox
 from autograder.demo import build_demo_class
 from autograder.notebooks import read_source, source_path
 from autograder.runner import Limits
@@ -60,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     kit_parser = commands.add_parser("kit", help="build the student kit")
     kit_parser.add_argument("--out", type=Path, default=kit.KIT)
+    grade_parser.add_argument(
+        "--broker", help="grade on the workers of this Redis broker (redis://HOST:PORT/DB)"
+    )
     checks_parser = commands.add_parser("checks", help="list an assignment's checks")
     checks_parser.add_argument("assignment")
     checks_parser.add_argument("--solutions", type=Path, default=grading.SOLUTIONS)
@@ -85,12 +91,55 @@ def main(argv: list[str] | None = None) -> int:
             "--output-mb", type=float, default=Limits.output_mb, help="outputs of one notebook"
         )
         command.add_argument(
+            "--sandbox",
+            choices=("auto", *sandbox.TIERS),
+            default="auto",
+            help="isolation of students' kernels (default auto: the strongest this machine "
+            "offers, never none; autograder/README.md lists what each keeps)",
+        )
+        command.add_argument(
             "--unsandboxed",
-            action="store_true",
-            help="run students' code without the sandbox (only where it cannot be had)",
+            dest="sandbox",
+            action="store_const",
+            const="none",
+            help="= --sandbox none: students' code runs with your rights",
         )
 
-    args = parser.parse_args(argv)
+    worker_parser = commands.add_parser("worker", help="grade submissions from a queue")
+    worker_parser.add_argument("--broker", required=True, help="redis://HOST:PORT/DB")
+    worker_parser.add_argument("--concurrency", type=int, default=2, help="notebooks at once")
+    worker_parser.add_argument(
+        "--sandbox",
+        choices=("auto", *sandbox.TIERS),
+        default="auto",
+        help="isolation tier (default auto: the strongest this machine can give; never none)",
+    )
+    worker_parser.add_argument("--solutions", type=Path, default=grading.SOLUTIONS)
+    worker_parser.add_argument(
+        "--visibility-timeout",
+        type=float,
+        default=3600.0,
+        help="seconds after which a task taken by a worker that vanished is delivered again",
+    )
+    worker_parser.add_argument("--name", help="the worker's name (default: autograder@HOST)")
+    hub.add_parser(commands)
+
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "hub":
+        return hub.run(args, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "worker":
+        from autograder.queue import run_worker  # Celery is imported only where it is used
+
+        return run_worker(
+            args.broker,
+            concurrency=args.concurrency,
+            sandbox_tier=args.sandbox,
+            solutions=args.solutions,
+            visibility_timeout=args.visibility_timeout,
+            hostname=args.name,
+        )
     if args.command == "release":
         names = args.assignments or None
         for path in release.release(names, solutions=args.solutions, exercises=args.exercises):
@@ -143,18 +192,29 @@ def main(argv: list[str] | None = None) -> int:
         memory_mb=args.memory_mb,
         max_processes=args.max_processes,
         output_mb=args.output_mb,
-        sandbox=not args.unsandboxed,
+        sandbox=args.sandbox,
     )
-    if limits.sandbox and (reason := sandbox.problem()) is not None:
-        print(
-            f"error: students' notebooks run in a sandbox, which this machine cannot provide: "
-            f"{reason}. Install it (`make /usr/bin/bwrap`, as root), or pass --unsandboxed to "
-            "run their code with all your rights (never for submissions you do not trust).",
-            file=sys.stderr,
+    if args.sandbox in ("auto", "cgroup2"):
+        here = [sys.executable, "-m", "autograder", *(sys.argv[1:] if argv is None else argv)]
+        if (scoped := sandbox.delegated_scope(here)) is not None:
+            os.environ[sandbox.IN_SCOPE_ENV] = "1"
+            os.execvp(scoped[0], scoped)  # the same command, where cgroup2 can be had
+    try:
+        tier = sandbox.choose(args.sandbox)
+    except sandbox.SandboxUnavailable as error:
+        hint = (
+            "Pass --unsandboxed to run students' code with all your rights (never for "
+            "submissions you do not trust)"
+            if args.sandbox == "auto"
+            else "--sandbox auto picks the strongest one this machine has"
         )
+        print(f"error: {error}. {hint}.", file=sys.stderr)
         return 2
-    if not limits.sandbox:
-        print("warning: --unsandboxed: students' code runs with your rights", file=sys.stderr)
+    if tier.sandboxed:
+        weaker = "; ".join(sandbox.weaker_because(tier))
+        print(f"sandbox: {tier.name}" + (f" (not stronger: {weaker})" if weaker else ""))
+    else:
+        print("warning: --sandbox none: students' code runs with your rights", file=sys.stderr)
     if args.command == "demo":
         out = args.out or Path("_build/grading-demo")
         with tempfile.TemporaryDirectory() as tmp:
@@ -180,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                 limits=limits,
                 force=args.force,
                 course=args.course,
+                broker=args.broker,
             )
         except (ValueError, FileNotFoundError, RuntimeError) as error:
             print(f"error: {error}", file=sys.stderr)

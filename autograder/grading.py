@@ -39,7 +39,8 @@ import sys
 import tempfile
 import time
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,7 +52,7 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import compute_checksum, is_grade, is_solution
 from sqlalchemy.exc import SAWarning
 
-from autograder import check_rewriting, feedback, late
+from autograder import check_rewriting, feedback, late, sandbox
 from autograder.check_server import reference_records
 from autograder.course import Course
 from autograder.notebooks import grade_id, is_demo, is_test, read_source, source_path
@@ -65,7 +66,6 @@ from autograder.pipeline import (
 )
 from autograder.progress import Progress
 from autograder.runner import Ending, KernelPool, Limits, execute_notebook, start_kernel
-from autograder.sandbox import scratch_root
 from autograder.submissions import Submission, collect_download
 from autograder.version import assignment_version, short
 
@@ -112,6 +112,7 @@ class ClassResult:
     previous: dict[str, StudentResult] = field(default_factory=dict)
     lms: str | None = None  # the download's format: "canvas", "moodle" or None
     skipped: list[str] = field(default_factory=list)  # files not graded, and why
+    sandbox: str = "none"  # the isolation tier the kernels ran in
 
     def score_changes(self) -> list[tuple[str, float, float]]:
         """(student, old score, new score) of every student graded again with another score."""
@@ -136,11 +137,17 @@ def grade_class(
     force: bool = False,
     progress: TextIO | None = sys.stderr,
     course: Path = late.COURSE_FILE,
+    broker: str | None = None,
 ) -> ClassResult:
     """Autograde every submission in ``submissions`` (see :mod:`autograder.submissions`), with
-    the deadline and late policy of ``course`` (see :mod:`autograder.late`)."""
+    the deadline and late policy of ``course`` (see :mod:`autograder.late`); with ``broker`` (a
+    Redis URL), the notebooks run on the queue's workers (:mod:`autograder.queue`), everything
+    else here."""
     start = time.perf_counter()
+    # Checked before anything is written: an unreachable broker is an error at once.
+    through_queue = _queue_grading(broker) if broker else None
     limits = limits or Limits()
+    tier = sandbox.choose(limits.sandbox).name
     source = read_source(source_path(solutions, assignment))
     version = assignment_version(solutions, assignment)
     plan = check_rewriting.plan(source)
@@ -175,7 +182,8 @@ def grade_class(
     previous = {s.student: stored[s.student] for s in to_grade if stored[s.student] is not None}
 
     setup = kernel_setup(source)
-    pool = KernelPool(workers, setup + check_rewriting.SETUP_SANDBOX, limits, total=len(to_grade))
+    local = 0 if through_queue else len(to_grade)
+    pool = KernelPool(workers, setup + check_rewriting.SETUP_SANDBOX, limits, total=local)
     try:
         with ThreadPoolExecutor(max_workers=workers) as executor:
             # The reference run goes on, and the pool's kernels start, while nbgrader sets up the
@@ -191,30 +199,79 @@ def grade_class(
                 tasks = AssignmentTasks(
                     assignment, version, source, directory.release, plan, limits
                 )
-                futures: dict[Future[StudentResult], Submission] = {}
+                by_student = {s.student: s for s in to_grade}
+                outcomes: Iterable[tuple[str, StudentResult | Exception]] = ()
                 if reference is not None:
                     records = reference.result()
-                    for submission in to_grade:
-                        task = tasks.task(submission, records)
-                        futures[executor.submit(grade_submission, task, pool.take)] = submission
-                for future in as_completed(futures):
-                    submission = futures[future]
+                    class_tasks = [tasks.task(s, records) for s in to_grade]
+                    if through_queue:
+                        outcomes = through_queue.results(class_tasks, force=force)
+                    else:
+                        outcomes = _graded_here(executor, pool, class_tasks)
+                for student, outcome in outcomes:
+                    submission = by_student[student]
                     try:
-                        result = future.result()
+                        if isinstance(outcome, Exception):
+                            raise outcome
                         for step in CLASS_STEPS:
-                            step(directory, result, submission)
-                        done(result)
+                            step(directory, outcome, submission)
+                        done(outcome)
                     except Exception as error:  # the grader failed, not the student
                         done(_failed(submission, error))
                 directory.write_grades_csv(out / "grades.csv")
+                write_run_record(out / RUN_RECORD, tier, limits)
     finally:
         pool.close()
+        if through_queue:
+            through_queue.close()
 
     students = [results[s.student] for s in class_submissions]
     seconds = time.perf_counter() - start
     return ClassResult(
-        assignment, version, students, seconds, out, previous, collected.lms, collected.skipped
+        assignment,
+        version,
+        students,
+        seconds,
+        out,
+        previous,
+        lms=collected.lms,
+        skipped=collected.skipped,
+        sandbox=tier,
     )
+
+
+RUN_RECORD = "run.json"
+
+
+def write_run_record(path: Path, tier: str, limits: Limits) -> None:
+    """``run.json`` beside ``grades.csv``: the last run's isolation tier and limits (what the
+    threat model promised the grades it wrote: autograder/README.md)."""
+    record = {
+        "sandbox": tier,
+        "asked": limits.sandbox,
+        "limits": {k: v for k, v in asdict(limits).items() if k != "sandbox"},
+        "finished": time.strftime("%FT%T%z"),
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _queue_grading(broker: str):
+    from autograder.queue import QueueGrading  # Celery is imported only to grade through a queue
+
+    return QueueGrading(broker)
+
+
+def _graded_here(
+    executor: ThreadPoolExecutor, pool: KernelPool, tasks: list[GradingTask]
+) -> Iterator[tuple[str, StudentResult | Exception]]:
+    """(student, result) of each task as its thread finishes it (the grader's failure as an
+    exception)."""
+    futures = {executor.submit(grade_submission, task, pool.take): task for task in tasks}
+    for future in as_completed(futures):
+        try:
+            yield futures[future].student, future.result()
+        except Exception as error:
+            yield futures[future].student, error
 
 
 def reference_run(
@@ -227,7 +284,8 @@ def reference_run(
         cells=[c for c in source.cells if not is_demo(c)], metadata=source.metadata
     )
     nb = check_rewriting.apply(nb, plan.reference, instructor_cell_ids(source))
-    workdir = Path(tempfile.mkdtemp(prefix="autograder-reference-", dir=scratch_root()))
+    scratch = sandbox.choose(limits.sandbox).scratch_root()
+    workdir = Path(tempfile.mkdtemp(prefix="autograder-reference-", dir=scratch))
     kernel = start_kernel(workdir, setup + check_rewriting.SETUP_REFERENCE, limits)
     execution = execute_notebook(nb, kernel, limits)
     failed = [
@@ -577,6 +635,7 @@ def summary(result: ClassResult) -> str:
     if problems:
         lines.append("problems:")
         lines.extend(f"  {s.student}: {s.status}. {' '.join(s.notes)}" for s in problems)
+    lines.append(f"sandbox: {result.sandbox} (autograder/README.md: what it keeps)")
     lines.append(f"grades: {result.out / 'grades.csv'}; feedback: {result.out / 'feedback'}/")
     return "\n".join(lines)
 

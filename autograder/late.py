@@ -53,6 +53,20 @@ class Policy:
         if self.flag_hours <= 0 or (self.cutoff_hours is not None and self.cutoff_hours < 0):
             raise ValueError("late policy: flag_hours must be positive, cutoff_hours not negative")
 
+    def describe(self) -> str:
+        """The policy in one phrase, for a feedback page."""
+        cutoff = (
+            f"; no points more than {self.cutoff_hours:g} h after the deadline"
+            if self.cutoff_hours is not None
+            else ""
+        )
+        if self.policy == "none":
+            return "no penalty for late submissions"
+        if self.policy == "zero-after-cutoff":
+            return f"no points more than {self.cutoff_hours:g} h after the deadline"
+        unit = "hour" if self.policy == "per-hour" else "day"
+        return f"{100 * self.rate:g} % of the score per started {unit} late{cutoff}"
+
 
 @dataclass(frozen=True)
 class AssignmentRule:

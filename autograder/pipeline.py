@@ -31,14 +31,13 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearOutput, DeduplicateIds
 from nbgrader.utils import determine_grade
 
-from autograder import check_rewriting
+from autograder import check_rewriting, sandbox
 from autograder.check_rewriting import Plan
 from autograder.check_server import Reference, decode_references, verdict
 from autograder.feedback import TestResult
 from autograder.notebooks import blocked_references, grade_id, is_answer, is_test, test_title
 from autograder.restore import restore
 from autograder.runner import Ending, Execution, Kernel, Limits, execute_notebook, start_kernel
-from autograder.sandbox import scratch_root
 
 
 class Status(StrEnum):
@@ -257,7 +256,8 @@ def grade_submission(
 
 def fresh_kernel(assignment: _Assignment) -> Kernel:
     """A kernel for one submission, in its own scratch directory (removed at its shutdown)."""
-    workdir = Path(tempfile.mkdtemp(prefix="autograder-", dir=scratch_root()))
+    scratch = sandbox.choose(assignment.limits.sandbox).scratch_root()
+    workdir = Path(tempfile.mkdtemp(prefix="autograder-", dir=scratch))
     setup = kernel_setup(assignment.source) + check_rewriting.SETUP_SANDBOX
     return start_kernel(workdir, setup, assignment.limits)
 

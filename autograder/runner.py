@@ -2,8 +2,8 @@
 
 :func:`execute_notebook` is the one place where a student's code runs, in the kernel that
 :func:`start_kernel` launches in ``workdir``: inside the sandbox of :mod:`autograder.sandbox`
-(no network, a file system of read-only binds plus ``workdir``, memory and process limits), unless
-``Limits.sandbox`` is false.
+(no network, a file system of read-only binds plus ``workdir``, memory and process limits), in
+the isolation tier ``Limits.sandbox`` names (``auto``: the strongest this machine offers).
 
 Every submission gets a fresh kernel: nothing of one student's run can leak into another's. What
 is shared is only the start-up: a :class:`KernelPool` starts kernels ahead of time, each in its own
@@ -32,7 +32,6 @@ import os
 import queue
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -98,7 +97,8 @@ _LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-launche
 @dataclass(frozen=True)
 class Limits:
     """Limits for one submission: time in seconds, memory and output in MB, processes
-    (and threads) at once; ``sandbox=False`` runs the kernel without the sandbox."""
+    (and threads) at once; ``sandbox`` is the isolation tier (:data:`autograder.sandbox.TIERS`,
+    or ``auto``: the strongest this machine offers; ``none`` runs the kernel without one)."""
 
     cell_timeout: float = 60.0
     total_timeout: float = 600.0
@@ -106,7 +106,7 @@ class Limits:
     memory_mb: int = 2048
     max_processes: int = 64
     output_mb: float = 10.0
-    sandbox: bool = True
+    sandbox: str = "auto"
 
 
 class Ending(StrEnum):
@@ -148,12 +148,12 @@ class Execution:
 
 
 class Kernel:
-    """A started kernel, the scratch directory it runs in and its cgroups (if sandboxed)."""
+    """A started kernel, the scratch directory it runs in and its isolation."""
 
-    def __init__(self, manager: KernelManager, workdir: Path, cgroups: sandbox.Cgroups | None):
+    def __init__(self, manager: KernelManager, workdir: Path, isolation: sandbox.Isolation):
         self.manager = manager
         self.workdir = workdir
-        self.cgroups = cgroups
+        self.isolation = isolation
 
     @property
     def checks_socket(self) -> Path:
@@ -161,61 +161,36 @@ class Kernel:
 
     def kill(self) -> None:
         """Stop the kernel now, and every process it started."""
-        if self.cgroups is not None:
-            self.cgroups.kill_all()
+        self.isolation.kill_all()
         # jupyter_client interrupts a kernel before killing it, by a message if that is its
         # interrupt mode, which fails once the kernel's sockets are closed.
         self.manager.kernel_spec.interrupt_mode = "signal"
         try:
             self.manager.shutdown_kernel(now=True)
         except Exception:
-            if self.cgroups is None:
+            if not self.isolation.sandboxed:
                 raise
 
     def shutdown(self) -> None:
         try:
             self.kill()
         finally:
-            if self.cgroups is not None:
-                self.cgroups.destroy()
+            self.isolation.destroy()
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def start_kernel(workdir: Path, setup_code: str, limits: Limits) -> Kernel:
-    """Start a Python kernel in ``workdir`` (sandboxed unless ``limits.sandbox`` is false) and
-    run ``setup_code`` in it."""
+    """Start a Python kernel in ``workdir``, isolated by the tier ``limits.sandbox``
+    (:func:`autograder.sandbox.choose`), and run ``setup_code`` in it."""
     # IPC sockets in the scratch directory: no TCP ports, nothing outside ``workdir``.
     workdir = Path(os.path.realpath(workdir))
     manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"))
     manager.connection_file = str(workdir / "connection.json")
     env = {**KERNEL_ENV, SOCKET_ENV: str(workdir / "checks.sock")}
-    cgroups = None
-    if limits.sandbox:
-        reason = sandbox.problem()
-        if reason is not None:
-            raise RuntimeError(f"the sandbox is not available: {reason}")
-        memory = limits.memory_mb << 20
-        cgroups = sandbox.Cgroups(memory, limits.max_processes)
-        inner = {
-            **env,
-            "HOME": str(workdir),
-            "PATH": f"{Path(sandbox.python_executable()).parent}:/usr/bin:/bin",
-            "PYTHONPATH": str(sandbox.REPO),
-            "MPLCONFIGDIR": "/tmp/matplotlib",
-            "IPYTHONDIR": "/tmp/ipython",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        # Interrupt by a message: the kernel then signals itself, inside its PID namespace (a
-        # signal to the process group would reach bwrap, which would die and take it along).
-        manager.kernel_spec.interrupt_mode = "message"
-        manager.kernel_spec.argv = cgroups.wrap(
-            sandbox.prlimit_arguments(memory)
-            + sandbox.bwrap_arguments(workdir, inner)
-            + ["--", sandbox.python_executable(), *manager.kernel_spec.argv[1:]]
-        )
-    else:
-        manager.kernel_spec.argv[0] = sys.executable  # this environment's Python
-        env = {**os.environ, **env}
+    tier = sandbox.choose(limits.sandbox)
+    isolation = tier(limits.memory_mb << 20, limits.max_processes)
+    manager.kernel_spec.interrupt_mode = tier.interrupt_mode
+    manager.kernel_spec.argv, env = isolation.command(manager.kernel_spec.argv, workdir, env)
     try:
         _LAUNCHER.submit(
             manager.start_kernel,
@@ -226,10 +201,9 @@ def start_kernel(workdir: Path, setup_code: str, limits: Limits) -> Kernel:
             stderr=subprocess.DEVNULL,
         ).result()
     except BaseException:
-        if cgroups is not None:
-            cgroups.destroy()
+        isolation.destroy()
         raise
-    kernel = Kernel(manager, workdir, cgroups)
+    kernel = Kernel(manager, workdir, isolation)
     client = manager.client()
     # nbclient drives the kernel asynchronously: hand it an asynchronous client later.
     manager.client_class = "jupyter_client.asynchronous.AsyncKernelClient"
@@ -265,11 +239,21 @@ class _LimitedClient(NotebookClient):
     """nbclient's client that stops taking outputs past ``output_limit`` bytes in all, and
     calls ``on_too_much`` (once) when they go past it; and calls ``on_stuck`` when a cell that
     was interrupted for its time limit is still running a time limit later (it ignored the
-    interrupt)."""
+    interrupt); and ``on_memory_error`` (if given) when a cell raises ``MemoryError``."""
 
-    def __init__(self, nb: NotebookNode, *, output_limit: int, on_too_much, on_stuck, **kwargs):
+    def __init__(
+        self,
+        nb: NotebookNode,
+        *,
+        output_limit: int,
+        on_too_much,
+        on_stuck,
+        on_memory_error=None,
+        **kwargs,
+    ):
         super().__init__(nb, **kwargs)
         self.output_limit, self.on_too_much, self.on_stuck = output_limit, on_too_much, on_stuck
+        self.on_memory_error = on_memory_error
         self.output_bytes = 0
         self.too_much = False
         self._interrupted: set[int] = set()
@@ -285,6 +269,9 @@ class _LimitedClient(NotebookClient):
         # Each message counts for at least MESSAGE_BYTES, so that a flood of tiny messages
         # (which cost the grader time, not memory) is stopped too.
         self.output_bytes += MESSAGE_BYTES + _size(msg.get("content"))
+        is_error = msg.get("msg_type") == "error"
+        if is_error and self.on_memory_error and msg["content"].get("ename") == "MemoryError":
+            self.on_memory_error()
         if self.output_bytes > self.output_limit:
             if not self.too_much:
                 self.too_much = True
@@ -342,12 +329,20 @@ def execute_notebook(
         if server is not None:
             server.begin_cell(cell.get("id"))
 
+    def out_of_memory() -> None:
+        # At once, before nbclient sends the next cell: a tier whose memory limit makes
+        # allocations fail stops the kernel where a cgroup's OOM killer would have.
+        kernel.isolation.kill_all()
+        stopper.stop(Ending.OUT_OF_MEMORY)
+
     client = _LimitedClient(
         nb,
         output_limit=int(limits.output_mb * (1 << 20)),
         on_too_much=lambda: stopper.stop(Ending.TOO_MUCH_OUTPUT),
         on_stuck=lambda: stopper.stop(Ending.IGNORED_INTERRUPT),
+        on_memory_error=out_of_memory if kernel.isolation.allocation_fails else None,
         on_cell_execute=begin,
+        on_cell_executed=lambda **_: kernel.isolation.observe(),
         km=kernel.manager,
         timeout=limits.cell_timeout,
         interrupt_on_timeout=True,
@@ -358,10 +353,10 @@ def execute_notebook(
     )
     try:
         ending, seconds = _run_cells(client, stopper, limits)
-        cgroups = kernel.cgroups  # read before the shutdown destroys them
-        if cgroups is not None and ending is Ending.KERNEL_DIED and cgroups.out_of_memory():
+        isolation = kernel.isolation  # read before the shutdown destroys it
+        if ending is Ending.KERNEL_DIED and isolation.out_of_memory():
             ending = Ending.OUT_OF_MEMORY
-        refused = cgroups.refused_processes() if cgroups is not None else 0
+        refused = isolation.hit_process_limit()
     finally:
         kernel.shutdown()
         if server is not None:
@@ -372,7 +367,7 @@ def execute_notebook(
     if refused:
         notes.append(
             f"Your code tried to run more than {limits.max_processes} processes and threads at "
-            f"once; {refused} were refused."
+            "once; the ones past the limit were refused."
         )
     return Execution(nb, ending, seconds, server.cells if server else None, notes)
 
@@ -432,7 +427,8 @@ class KernelPool:
     def __init__(self, size: int, setup_code: str, limits: Limits, *, total: int):
         self.setup_code = setup_code
         self.limits = limits
-        self.scratch = Path(tempfile.mkdtemp(prefix="autograder-", dir=sandbox.scratch_root()))
+        scratch = sandbox.choose(limits.sandbox).scratch_root()
+        self.scratch = Path(tempfile.mkdtemp(prefix="autograder-", dir=scratch))
         self._ready: queue.Queue[Kernel | BaseException] = queue.Queue()
         self._to_start = total  # never start more kernels than notebooks to run
         self._closed = False

@@ -4,12 +4,14 @@ r"""The homework's checks: comparisons that explain a wrong answer.
 rule, entrywise
 
 .. math::
-    |r - e| \le \text{atol} + \text{rtol}\,|e|,
+    |r - e| \le \text{atol} + \text{rtol}\,|e|
 
-and on failure raises :class:`CheckFailed` (an ``AssertionError``) whose message names the
-quantity, the first wrong entry with its expected and received value, and — when the received
-array equals one of the ``mistakes`` the test computed (e.g. the gradient one gets by forgetting
-a transpose) — a hint naming that mistake. The message never contains the test's source.
+(``rtol=0, atol=0`` checks an exact property: an input left exactly as it was, the same
+trajectory twice), and on failure raises :class:`CheckFailed` (an ``AssertionError``) whose
+message names the quantity, the first wrong entry with its expected and received value, and —
+when the received array equals one of the ``mistakes`` the test computed (e.g. the gradient one
+gets by forgetting a transpose) — a hint naming that mistake. The message never contains the
+test's source.
 
 Students call these checks in the homework's self-checks; while a class is graded the grader
 judges the same calls in its own process (:mod:`autograder.kernel.protocol`) with
@@ -120,7 +122,14 @@ def _difference(received: Any, expected: np.ndarray, rtol: float, atol: float) -
     where = f" at index {index}" if index else ""
     wrong = int((~close).sum())
     count = f" ({wrong} of {close.size} entries differ)" if close.size > 1 else ""
-    return f"wrong value{where}: expected {expected[index]:.6g}, got {received[index]:.6g}{count}"
+    want, got = float(expected[index]), float(received[index])
+    if f"{want:.6g}" != f"{got:.6g}":
+        return f"wrong value{where}: expected {want:.6g}, got {got:.6g}{count}"
+    # Too close to tell apart at 6 digits (an exact check, rtol = atol = 0): all 17 digits.
+    return (
+        f"wrong value{where}: expected {want!r}, got {got!r}, which differs by "
+        f"{got - want:.2g}{count}"
+    )
 
 
 def is_single_number(value: Any) -> bool:

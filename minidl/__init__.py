@@ -4,6 +4,7 @@ Modules, each with one job:
 
 - :mod:`minidl.autodiff`  expression-tree automatic differentiation (the "graph" view)
 - :mod:`minidl.layers`    modular layers with fprop/bprop (the "modules" view)
+- :mod:`minidl.functional` the stable sigmoid and softmax the modules share
 - :mod:`minidl.losses`    numerically stable losses on logits
 - :mod:`minidl.init`      weight initializers driven by an explicit ``numpy.random.Generator``
 - :mod:`minidl.data`      the chapters' problems, a real dataset, splits, normalizers, batches

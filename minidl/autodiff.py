@@ -60,6 +60,8 @@ import numpy as np
 from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 from numpy.typing import ArrayLike
 
+from minidl import functional
+
 __all__ = [
     "Tensor",
     "exp",
@@ -396,13 +398,10 @@ class Tensor:
     def sigmoid(self) -> Tensor:
         r""":math:`\sigma(x) = 1/(1 + e^{-x})`; :math:`\partial/\partial x = \sigma(1 - \sigma)`.
 
-        Computed from :math:`e^{-|x|} \le 1`, so it neither overflows nor divides by zero:
-        :math:`\sigma(x) = 1/(1 + e^{-|x|})` for :math:`x \ge 0` and
-        :math:`e^{-|x|}/(1 + e^{-|x|})` otherwise.
+        Computed stably by :func:`minidl.functional.sigmoid`.
         """
         a = self
-        decay = np.exp(-np.abs(a.data))
-        out = np.where(a.data >= 0, 1, decay) / (1 + decay)
+        out = functional.sigmoid(a.data)
 
         def chain_rule(g: np.ndarray) -> None:
             a.grad += g * out * (1 - out)

@@ -18,8 +18,8 @@ In float64 with :math:`\epsilon \approx 10^{-6}` a correct gradient gives an err
 :math:`10^{-6}`; a wrong one gives an error of order 1.
 
 Checking all :math:`n` entries costs :math:`2n` evaluations of :math:`f`.
-:func:`weight_difference_check` is the cheap alternative of the lectures: one random direction,
-two evaluations.
+:func:`random_direction_check` is the cheap alternative: one directional derivative along a
+random direction, two evaluations.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def check_gradient(
     return relative_error(grad, numerical_gradient(f, x, eps=eps))
 
 
-def weight_difference_check(
+def random_direction_check(
     f: Callable[[np.ndarray], float],
     grad: np.ndarray,
     x: np.ndarray,
@@ -98,9 +98,9 @@ def weight_difference_check(
     orthogonal to :math:`d`, which a random direction makes unlikely; repeat with other
     directions for more confidence. ``x`` is perturbed in place and restored exactly.
     """
-    check_generator("weight_difference_check", rng)
-    _check_same_shape("weight_difference_check", grad, x)
-    _check_perturbable("weight_difference_check", x, eps)
+    check_generator("random_direction_check", rng)
+    _check_same_shape("random_direction_check", grad, x)
+    _check_perturbable("random_direction_check", x, eps)
     direction = rng.standard_normal(x.shape)
     direction /= max(float(np.linalg.norm(direction)), _TINY)
     original = x.copy()

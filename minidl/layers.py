@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from minidl._checks import as_floating, check_generator, positive_int
+from minidl.functional import sigmoid, softmax
 from minidl.init import glorot_uniform, he_normal, zeros
 from minidl.parameter import Parameter
 
@@ -146,26 +147,6 @@ class Linear(Layer):
         return f"Linear({self.in_features}->{self.out_features}{no_bias})"
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    r""":math:`\sigma(x) = 1/(1+e^{-x})`, evaluated as :math:`1/(1+e^{-|x|})` for :math:`x \ge 0`
-    and :math:`e^{-|x|}/(1+e^{-|x|})` otherwise, so ``exp`` never overflows and tiny values keep
-    their relative precision."""
-    x = np.asarray(x)
-    exp_neg_abs = np.exp(-np.abs(x))
-    denominator = 1 + exp_neg_abs
-    return np.where(x >= 0, 1 / denominator, exp_neg_abs / denominator)
-
-
-def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    r""":math:`\operatorname{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m}` with
-    :math:`m = \max_j x_j`; the shift leaves the result unchanged and keeps ``exp`` finite."""
-    x = as_floating(x)
-    y = x - x.max(axis=axis, keepdims=True)
-    np.exp(y, out=y)
-    y /= y.sum(axis=axis, keepdims=True)
-    return y
-
-
 class Sigmoid(Layer):
     r""":math:`y = \sigma(x)` (see :func:`sigmoid`); backward :math:`g\, y (1-y)`."""
 
@@ -180,10 +161,7 @@ class Sigmoid(Layer):
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         y = self._y
         grad_y = self._checked_grad(grad_y, None if y is None else y.shape)
-        grad_x = 1 - y
-        grad_x *= y
-        grad_x *= grad_y
-        return grad_x
+        return grad_y.astype(y.dtype, copy=False) * y * (1 - y)
 
 
 class Tanh(Layer):
@@ -200,10 +178,7 @@ class Tanh(Layer):
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         y = self._y
         grad_y = self._checked_grad(grad_y, None if y is None else y.shape)
-        grad_x = y * y
-        np.subtract(1, grad_x, out=grad_x)
-        grad_x *= grad_y
-        return grad_x
+        return grad_y.astype(y.dtype, copy=False) * (1 - y * y)
 
 
 class ReLU(Layer):
@@ -221,7 +196,7 @@ class ReLU(Layer):
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         positive = self._positive
         grad_y = self._checked_grad(grad_y, None if positive is None else positive.shape)
-        return np.multiply(grad_y, positive)
+        return grad_y * positive
 
 
 class Softmax(Layer):
@@ -249,9 +224,7 @@ class Softmax(Layer):
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         y = self._y
         grad_y = self._checked_grad(grad_y, None if y is None else y.shape)
-        grad_x = grad_y - np.sum(grad_y * y, axis=self.axis, keepdims=True)
-        grad_x *= y
-        return grad_x
+        return y * (grad_y - np.sum(grad_y * y, axis=self.axis, keepdims=True))
 
     def __repr__(self) -> str:
         return f"Softmax(axis={self.axis})"
@@ -378,11 +351,7 @@ class BatchNorm(Layer):
         if not self._batch_statistics:
             return grad_y * scale
         n = grad_y.shape[0]
-        grad_x = x_hat * self.gamma.grad
-        np.subtract(n * grad_y, grad_x, out=grad_x)
-        grad_x -= self.beta.grad
-        grad_x *= scale / n
-        return grad_x
+        return scale / n * (n * grad_y - self.beta.grad - x_hat * self.gamma.grad)
 
     def parameters(self) -> list[Parameter]:
         return [self.gamma, self.beta]
@@ -438,11 +407,9 @@ class LayerNorm(Layer):
         self.beta.grad = grad_y.reshape(-1, d).sum(axis=0)
         self.gamma.grad = (grad_y * x_hat).reshape(-1, d).sum(axis=0)
         h = grad_y * self.gamma.value
-        grad_x = x_hat * np.sum(h * x_hat, axis=-1, keepdims=True)
-        grad_x += np.sum(h, axis=-1, keepdims=True)
-        np.subtract(d * h, grad_x, out=grad_x)
-        grad_x *= self._inv_std / d
-        return grad_x
+        sum_h = np.sum(h, axis=-1, keepdims=True)
+        sum_h_x_hat = np.sum(h * x_hat, axis=-1, keepdims=True)
+        return self._inv_std / d * (d * h - sum_h - x_hat * sum_h_x_hat)
 
     def parameters(self) -> list[Parameter]:
         return [self.gamma, self.beta]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from minidl._checks import as_floating
-from minidl.layers import sigmoid
+from minidl.functional import sigmoid
 
 
 def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
@@ -32,9 +32,7 @@ def mse(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     if pred.shape != target.shape:
         raise ValueError(f"mse: pred has shape {pred.shape} but target has shape {target.shape}")
     residual = pred - target.astype(pred.dtype, copy=False)
-    loss = float(np.mean(residual * residual))
-    residual *= 2 / max(residual.size, 1)
-    return loss, residual
+    return float(np.mean(residual * residual)), 2 / max(residual.size, 1) * residual
 
 
 def binary_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
@@ -51,9 +49,7 @@ def binary_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float
     logits = as_floating(logits)
     targets = _binary_targets("binary_cross_entropy", logits, targets)
     per_entry = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
-    grad = sigmoid(logits)
-    grad -= targets
-    grad /= max(grad.size, 1)
+    grad = (sigmoid(logits) - targets) / max(logits.size, 1)
     return float(np.mean(per_entry)), grad
 
 
@@ -75,17 +71,14 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     exp_shifted = np.exp(shifted)
     sum_exp = exp_shifted.sum(axis=1, keepdims=True)
     log_probs = shifted - np.log(sum_exp)
-    grad = np.divide(exp_shifted, sum_exp, out=exp_shifted)
+    probs = exp_shifted / sum_exp
     if labels.ndim == 1:
         rows = np.arange(n)
         loss = -float(np.sum(log_probs[rows, labels])) / n
-        grad[rows, labels] -= 1
-    else:
-        targets = labels.astype(logits.dtype, copy=False)
-        loss = -float(np.sum(targets * log_probs)) / n
-        grad -= targets
-    grad /= n
-    return loss, grad
+        probs[rows, labels] -= 1  # softmax(z) - t for one-hot t
+        return loss, probs / n
+    targets = labels.astype(logits.dtype, copy=False)
+    return -float(np.sum(targets * log_probs)) / n, (probs - targets) / n
 
 
 class Loss:

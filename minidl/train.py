@@ -39,18 +39,53 @@ class TrainingDiverged(UserWarning):
 class EarlyStopping:
     """Stop when the validation loss has not improved by ``min_delta`` for ``patience`` epochs.
 
-    When training stops, the weights of the best epoch are restored (and so are the running
-    statistics of normalization layers), so the model returned is the one of lowest validation loss.
+    A callback of :func:`train` (``early_stopping=`` puts it first among the callbacks):
+    ``stopper(epoch, history, model)`` reads ``history.val_loss[-1]``; an epoch improves if it
+    lies below the best loss so far by more than ``min_delta``, and then its epoch goes into
+    ``history.best_epoch`` and a copy of the weights (and of the running statistics of
+    normalization layers) is kept. It returns ``True`` once ``patience`` epochs in a row have
+    not improved; :meth:`restore` writes the kept copy back, so the model is the one of lowest
+    validation loss. Epoch 0 starts a new run.
     """
 
     patience: int = 10
     min_delta: float = 0.0
+    best_loss: float = field(default=np.inf, init=False, compare=False)
+    best_epoch: int | None = field(default=None, init=False, compare=False)
+    wait: int = field(default=0, init=False, compare=False)
+    _best: dict[str, list[np.ndarray]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.patience < 1:
             raise ValueError(f"EarlyStopping: patience must be >= 1, got {self.patience}")
         if self.min_delta < 0:
             raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {self.min_delta}")
+
+    def __call__(self, epoch: int, history: History, model: Any) -> bool:
+        if epoch == 0:
+            self.best_loss, self.best_epoch, self.wait, self._best = np.inf, None, 0, None
+        loss = history.val_loss[-1]
+        if loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_epoch, self.wait = loss, epoch, 0
+            self._best = _snapshot(model)
+            history.best_epoch = epoch
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def restore(self, model: Any) -> None:
+        """Write the weights (and running statistics) of the best epoch back into ``model``."""
+        if self._best is not None:
+            _restore(model, self._best)
+
+    @property
+    def stop_reason(self) -> str:
+        return (
+            f"early stopping: no improvement for {self.wait} epochs; "
+            f"restored the weights of epoch {self.best_epoch}"
+        )
 
 
 @dataclass
@@ -109,7 +144,8 @@ def train(
         schedule: ``k -> eta_k`` for update ``k = 0, 1, ...``; if it also has ``observe(loss)``
             (reduce-on-plateau), it is told the validation loss (else the training loss) after
             each epoch. ``None`` keeps the optimizer's own rate.
-        early_stopping: stop on a validation-loss plateau and restore the best weights.
+        early_stopping: stop on a validation-loss plateau and restore the best weights; an
+            :class:`EarlyStopping`, called like the callbacks, before them.
         callbacks: ``callback(epoch, history, model)`` after every epoch; returning ``True``
             stops training.
         track_norms: record per-layer gradient and step norms at every update.
@@ -126,7 +162,7 @@ def train(
     params = optimizer.params
     groups = _layer_groups(params)
     history = History()
-    best_loss, best_state, waited = np.inf, None, 0
+    stoppers = [*([] if early_stopping is None else [early_stopping]), *callbacks]
 
     step = 0
     for epoch in range(epochs):
@@ -167,25 +203,17 @@ def train(
         if schedule is not None and hasattr(schedule, "observe"):
             schedule.observe(monitored)
 
-        if early_stopping is not None:
-            if monitored < best_loss - early_stopping.min_delta:
-                best_loss, best_state, waited = monitored, _snapshot(model, params), 0
-                history.best_epoch = epoch
-            else:
-                waited += 1
-                if waited >= early_stopping.patience:
-                    _restore(model, params, best_state)
-                    history.stop_reason = (
-                        f"early stopping: no improvement for {waited} epochs; "
-                        f"restored the weights of epoch {history.best_epoch}"
-                    )
-                    return history
-        if any(callback(epoch, history, model) for callback in callbacks):
+        stopper = next((s for s in stoppers if s(epoch, history, model)), None)
+        if stopper is not None and stopper is early_stopping:
+            early_stopping.restore(model)
+            history.stop_reason = early_stopping.stop_reason
+            return history
+        if stopper is not None:
             history.stop_reason = f"stopped by a callback after epoch {epoch}"
             return history
 
-    if early_stopping is not None and best_state is not None:
-        _restore(model, params, best_state)
+    if early_stopping is not None:
+        early_stopping.restore(model)
     elif history.train_loss:
         history.best_epoch = int(np.argmin(history.val_loss if val_data else history.train_loss))
     return history
@@ -265,17 +293,15 @@ def _diverged(history: History, epoch: int, step: int, value: float) -> History:
 _BUFFERS = ("running_mean", "running_var")
 
 
-def _snapshot(model: Any, params: Sequence[Any]) -> dict[str, list[np.ndarray]]:
+def _snapshot(model: Any) -> dict[str, list[np.ndarray]]:
     """Copies of the weights and of every normalization layer's running statistics."""
     layers = list(model) if hasattr(model, "__iter__") else [model]
     buffers = [getattr(layer, b).copy() for layer in layers for b in _BUFFERS if hasattr(layer, b)]
-    return {"params": [p.value.copy() for p in params], "buffers": buffers}
+    return {"params": [p.value.copy() for p in model.parameters()], "buffers": buffers}
 
 
-def _restore(model: Any, params: Sequence[Any], state: dict[str, list[np.ndarray]] | None) -> None:
-    if state is None:
-        return
-    for p, value in zip(params, state["params"], strict=True):
+def _restore(model: Any, state: dict[str, list[np.ndarray]]) -> None:
+    for p, value in zip(model.parameters(), state["params"], strict=True):
         p.value[...] = value
     layers = list(model) if hasattr(model, "__iter__") else [model]
     saved = iter(state["buffers"])

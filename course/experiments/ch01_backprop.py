@@ -4,7 +4,7 @@ r"""Chapter 1 (Backpropagation): the experiments behind the chapter's claims.
 - :func:`gradient_check_table`: every layer's and loss's backward against central differences.
 - :func:`finite_difference_errors`: one-sided and central differences against the step
   :math:`\epsilon`.
-- :func:`caught_bug`: a wrong backward, and what the central-difference and weight-difference
+- :func:`caught_bug`: a wrong backward, and what the central-difference and random-direction
   checks make of it.
 - :func:`chain_rule_gradients`: the weight gradients of :math:`h^{(l)} = \sigma(W^{(l)}
   h^{(l-1)})` by the naive chain rule (:math:`O(D^2)` products) or by backpropagation
@@ -30,7 +30,7 @@ import numpy as np
 
 from minidl import data, layers, losses, optim
 from minidl.autodiff import Tensor, topological_order
-from minidl.gradcheck import check_gradient, check_layer, weight_difference_check
+from minidl.gradcheck import check_gradient, check_layer, random_direction_check
 from minidl.init import glorot_uniform, he_normal
 
 # ----- expression trees ------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def caught_bug(*, rng: np.random.Generator, directions: int = 5) -> dict[str, di
 
     Two copies of one 3-4-2 sigmoid MLP, the second with :class:`ForgetfulSigmoid`. For the first
     weight matrix of each, returns the central-difference error (all entries, :math:`2n` loss
-    evaluations) and the largest weight-difference error over ``directions`` random directions
+    evaluations) and the largest random-direction error over ``directions`` random directions
     (2 evaluations each), under ``{"correct": {...}, "buggy": {...}}``.
     """
     seed = int(rng.integers(2**32))
@@ -173,8 +173,8 @@ def caught_bug(*, rng: np.random.Generator, directions: int = 5) -> dict[str, di
 
         results[name] = {
             "central differences": check_gradient(loss_at, grad, W.value),
-            "weight difference": max(
-                weight_difference_check(loss_at, grad, W.value, rng=rng) for _ in range(directions)
+            "random direction": max(
+                random_direction_check(loss_at, grad, W.value, rng=rng) for _ in range(directions)
             ),
         }
     return results

@@ -23,6 +23,9 @@ r"""Chapter 2 (Gradient descent and convergence): the experiments behind the cha
   finite-population correction :math:`(N - |B|)/(N - 1)`.
 - :func:`per_epoch`, :func:`schedule_comparison`: the learning-rate schedules of the lectures,
   decayed once per epoch, on a mini-batch training run on the digits.
+- :func:`shallow_and_deep`, :func:`escape_runs`: a rate above :math:`2\eta_{\mathrm{opt}}` of a
+  narrow local minimum throws the iterate out of it; kept above :math:`2\eta_{\mathrm{opt}}` of
+  every minimum it never settles, decayed it settles in the deep one.
 
 References: J. Nocedal and S. J. Wright, *Numerical Optimization* (2006), Sec. 3.3;
 Y. Nesterov, *Introductory Lectures on Convex Optimization* (2004), Sec. 2.1; L. Bottou,
@@ -330,7 +333,7 @@ def _digits_split(seed: int) -> data.Split:
 def lecture_schedules(lr: float, epochs: int) -> dict[str, Callable[[int], float]]:
     r"""The lectures' schedules, indexed by the epoch :math:`e`, all from :math:`\eta_0`:
     constant, linear :math:`\eta_0/(e+1)`, quadratic :math:`\eta_0/(e+1)^2`, exponential
-    :math:`\eta_0 e^{-\beta e}` with :math:`e^{-\beta\,\text{epochs}} = 0.05`, step decay
+    :math:`\eta_0 e^{-\alpha e}` with :math:`e^{-\alpha\,\text{epochs}} = 0.05`, step decay
     (halved every ``epochs // 4`` epochs) and reduce-on-plateau (halved after 2 epochs without
     progress of the validation loss)."""
     return {
@@ -370,3 +373,65 @@ def schedule_comparison(
             track_norms=False,
         )
     return histories
+
+
+# ----- a large rate escapes a narrow local minimum; a decayed one then settles ------------------
+
+ESCAPE_CURVATURE, ESCAPE_DEPTH, ESCAPE_WIDTH, ESCAPE_CENTRE = 2.0, 1.5, 0.1, 2.0
+
+
+def shallow_and_deep() -> Problem:
+    r"""A 1-D loss with a narrow, shallow local minimum near 0 and a wide, deep one at 2,
+
+    .. math::
+        L(w) = \tfrac{k}{2} (w - 2)^2 - a\, e^{-w^2 / (2 s^2)}, \qquad k = 2,\ a = 1.5,\ s = 0.1 .
+
+    The Gaussian dent makes a local minimum at :math:`w \approx 0.027` (:math:`L \approx 2.45`)
+    of curvature :math:`\approx 136`, so :math:`2\eta_{\mathrm{opt}} \approx 0.015` there; the
+    global minimum :math:`w^* = 2` (:math:`L = 0` up to :math:`e^{-200}`) has curvature
+    :math:`k = 2`, so :math:`2\eta_{\mathrm{opt}} = 1`.
+    """
+    k, a, s, c = ESCAPE_CURVATURE, ESCAPE_DEPTH, ESCAPE_WIDTH, ESCAPE_CENTRE
+
+    def dent(x):
+        return a * np.exp(-(x**2) / (2 * s**2))
+
+    return Problem(
+        "shallow_and_deep",
+        1,
+        value=lambda w: k / 2 * (w[..., 0] - c) ** 2 - dent(w[..., 0]),
+        grad=lambda w: (k * (w[..., 0] - c) + w[..., 0] / s**2 * dent(w[..., 0]))[..., None],
+        hessian=lambda w: np.array([[k + dent(w[0]) / s**2 * (1 - w[0] ** 2 / s**2)]]),
+        minimizer=[c],
+        minimum=0.0,
+    )
+
+
+def local_minimum(problem: Problem, w0: float, *, lr: float = 5e-3, steps: int = 400) -> float:
+    """The minimum gradient descent with a tiny rate reaches from ``w0`` (1-D)."""
+    return float(gd_path(problem, [w0], lr, steps)[-1, 0])
+
+
+def escape_runs(steps: int = 200, *, decay: float = 0.05) -> dict[str, np.ndarray]:
+    r"""Gradient descent on :func:`shallow_and_deep` from just beside its shallow minimum, with
+    :math:`\eta = 0.01` (below that minimum's :math:`2\eta_{\mathrm{opt}}`), with a constant
+    :math:`\eta = 1.2` (above :math:`2\eta_{\mathrm{opt}}` of both minima) and with
+    :math:`\eta_t = 1.2\, e^{-\alpha t}`, :math:`\alpha` = ``decay``; ``{name: w_0..w_T}``.
+    A diverging run stops once :math:`|w| > 10^6`."""
+    problem = shallow_and_deep()
+    start = local_minimum(problem, 0.0) + 1e-3
+    rates = {
+        "small": lambda t: 0.01,
+        "large": lambda t: 1.2,
+        "large, decayed": lambda t: 1.2 * np.exp(-decay * t),
+    }
+    runs = {}
+    for name, rate in rates.items():
+        w, path = start, [start]
+        for t in range(steps):
+            w = w - rate(t) * float(problem.grad([w])[0])
+            path.append(w)
+            if abs(w) > 1e6:
+                break
+        runs[name] = np.array(path)
+    return runs

@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from minidl import data, layers, losses, optim
 from minidl.data.problems import Problem, Quadratic
+from minidl.functional import sigmoid
 from minidl.minimize import Run, minimize
 from minidl.optim.base import Rule
 
@@ -167,7 +168,7 @@ def _hessian_cost(
     np.linalg.solve(np.eye(8), np.ones(8))  # warm up LAPACK, so the first size is not penalized
     for n in sizes:
         X = rng.standard_normal((samples, n)) / np.sqrt(n)
-        p = 1.0 / (1.0 + np.exp(-X @ rng.standard_normal(n)))
+        p = sigmoid(X @ rng.standard_normal(n))
         g = rng.standard_normal(n)
         weights = p * (1 - p) / samples
 

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from minidl import data, optim
+from minidl.functional import sigmoid
 from minidl.minimize import minimize
 from minidl.optim import Rule
 
@@ -120,7 +121,7 @@ def sparse_features(
     X = (rng.uniform(size=(n, frequencies.size)) < frequencies).astype(np.float64)
     w = 1.5 * np.where(np.arange(frequencies.size) % 2 == 0, 1.0, -1.0)
     logits = X @ w
-    y = (rng.uniform(size=n) < 0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.int64)
+    y = (rng.uniform(size=n) < sigmoid(logits)).astype(np.int64)
     return data.LinearModelData(X, y, w, 0.0)
 
 
@@ -150,7 +151,7 @@ def sparse_feature_updates(
         state = rule.init(w)
         total, count = np.zeros_like(w), np.zeros_like(w)
         for x, y in zip(sample.X, sample.y, strict=True):
-            p = 0.5 * (1.0 + np.tanh(0.5 * (x @ w)))
+            p = sigmoid(x @ w)
             step, state = rule.update((p - y) * x, state, w)
             w = w + step
             total += np.abs(step) * x

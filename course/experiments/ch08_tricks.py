@@ -438,3 +438,90 @@ def curriculum_comparison(
             val_loss[name].append(curve)
     steps = {name: np.cumsum([math.ceil(n / 64) for n in ns]) for name, ns in sizes.items()}
     return CurriculumRuns(steps, {name: np.array(c) for name, c in val_loss.items()})
+
+
+# ----- batch norm at inference: running averages against a population pass ---------------------
+
+
+def population_statistics(model: layers.Sequential, X: np.ndarray) -> None:
+    r"""Replace every :class:`~minidl.layers.BatchNorm`'s running averages by the statistics of
+    its input over all of ``X`` under the final weights (Ioffe & Szegedy 2015, Alg. 2): layer by
+    layer, so that each layer sees the inputs that the already fixed layers before it produce.
+    The variance is the unbiased one, as in the running average. Leaves the model in
+    evaluation mode."""
+    model.eval()
+    h = np.asarray(X, dtype=np.float64)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNorm):
+            layer.running_mean = h.mean(axis=0)
+            layer.running_var = h.var(axis=0, ddof=1)
+        h = layer.forward(h)
+
+
+class InferenceStatistics(NamedTuple):
+    """Evaluation of one trained batch-norm network with two kinds of frozen statistics."""
+
+    val_loss: dict[str, float]  # "running averages" | "population pass" -> validation loss
+    train_loss: dict[str, float]  # the same on the training set
+    mean_gap: float  # largest |running mean - population mean| / population std, over layers
+
+
+def batchnorm_inference_statistics(
+    *, lr: float = 1.0, epochs: int = 3, seed: int = 0, momentum: float = 0.1
+) -> InferenceStatistics:
+    """Train the deep batch-norm ReLU net as the page does, then evaluate it with the running
+    averages it kept and again after :func:`population_statistics` on the training set."""
+    split = digits_split()
+    model = deep_relu_net(batch_norm=True, seed=seed)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNorm):
+            layer.momentum = momentum
+    _fit(model, optim.gradient_descent(lr), split.train, epochs=epochs, seed=seed + 1)
+    norms = [layer for layer in model.layers if isinstance(layer, layers.BatchNorm)]
+    running = [(n.running_mean.copy(), n.running_var.copy()) for n in norms]
+    loss = losses.SoftmaxCrossEntropy()
+
+    def evaluate(d: data.Dataset) -> float:
+        model.eval()
+        return float(loss.forward(model.forward(d.X), d.y))
+
+    val, train_ = {"running averages": evaluate(split.val)}, {}
+    train_["running averages"] = evaluate(split.train)
+    population_statistics(model, split.train.X)
+    val["population pass"], train_["population pass"] = evaluate(split.val), evaluate(split.train)
+    gap = max(
+        float(np.max(np.abs(mean - n.running_mean) / np.sqrt(n.running_var)))
+        for (mean, _), n in zip(running, norms, strict=True)
+    )
+    return InferenceStatistics(val, train_, gap)
+
+
+# ----- gradient noise where it helps: a start on a saddle's attracting axis ---------------------
+
+
+def saddle_escape_with_noise(
+    *, seeds=range(5), steps: int = 150, lr: float = 0.1, noise: float = 0.01
+) -> dict[str, np.ndarray]:
+    r"""Gradient descent on :func:`minidl.data.double_well` from :math:`(0, 1)`, exactly on the
+    saddle's attracting axis, plain and with annealed gradient noise
+    (:func:`minidl.optim.gradient_noise`, :math:`\eta_{\text{noise}}` = ``noise``) for each seed:
+    ``{"plain": L_0..L_T, "noisy": (seeds, T + 1)}`` of losses. Without noise the gradient's
+    :math:`x`-component is exactly 0 at every step, so the iterate can only reach the saddle."""
+    well = data.double_well()
+
+    def losses_of(rule) -> np.ndarray:
+        w = np.array([0.0, 1.0])
+        state = rule.init(w)
+        values = [well.value(w)]
+        for _ in range(steps):
+            step, state = rule.update(well.grad(w), state, w)
+            w = w + step
+            values.append(well.value(w))
+        return np.array(values)
+
+    plain = losses_of(optim.gradient_descent(lr))
+    noisy = [
+        losses_of(optim.chain(optim.gradient_noise(noise, seed=seed), optim.gradient_descent(lr)))
+        for seed in seeds
+    ]
+    return {"plain": plain, "noisy": np.array(noisy)}

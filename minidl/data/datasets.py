@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from minidl._checks import positive_int
+from minidl.functional import sigmoid
 
 
 class Dataset(NamedTuple):
@@ -149,8 +150,7 @@ def logistic_regression(
     if separable:
         y = logits > 0
     else:
-        # sigma(z) = (1 + tanh(z/2)) / 2 never overflows.
-        y = rng.uniform(size=n) < 0.5 * (1.0 + np.tanh(0.5 * logits))
+        y = rng.uniform(size=n) < sigmoid(logits)
     return LinearModelData(X, y.astype(np.int64), w, float(bias))
 
 

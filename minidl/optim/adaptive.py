@@ -10,14 +10,11 @@ rate at that step, as a ``torch.optim`` scheduler changes a group's ``lr``.
 
 from __future__ import annotations
 
-import math
-from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
 
-from minidl._checks import check_decay, check_grad, check_nonnegative
-from minidl.optim.base import Rule
+from minidl.optim.base import DecayOrOne, Decays, NonNegative, Rule, factory, formula_rule
 
 
 class AdagradState(NamedTuple):
@@ -63,12 +60,13 @@ class NAdamState(NamedTuple):
     mu_product: float
 
 
+@factory
 def adagrad(
-    lr: float = 1e-2,
-    lr_decay: float = 0.0,
-    weight_decay: float = 0.0,
-    initial_accumulator_value: float = 0.0,
-    eps: float = 1e-10,
+    lr: NonNegative = 1e-2,
+    lr_decay: NonNegative = 0.0,
+    weight_decay: NonNegative = 0.0,
+    initial_accumulator_value: NonNegative = 0.0,
+    eps: NonNegative = 1e-10,
 ) -> Rule:
     r"""Adagrad (Duchi et al. 2011), as ``torch.optim.Adagrad``.
 
@@ -88,53 +86,26 @@ def adagrad(
     rate :math:`\eta_t / \sqrt{G_t}` of every coordinate decays towards zero; coordinates with
     rare, small gradients keep a larger rate than frequent ones.
     """
-    check_nonnegative(
-        "adagrad",
-        lr=lr,
-        lr_decay=lr_decay,
-        weight_decay=weight_decay,
-        initial_accumulator_value=initial_accumulator_value,
-        eps=eps,
-    )
-    default_lr = lr
 
     def init(param: np.ndarray) -> AdagradState:
         return AdagradState(t=0, G=np.full_like(param, initial_accumulator_value))
 
-    def update(
-        grad: np.ndarray,
-        state: AdagradState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, AdagradState]:
-        eta = default_lr if lr is None else lr
-        g = check_grad("adagrad", grad, param)
-        if weight_decay != 0.0:
-            g = g + weight_decay * param
+    def step(g: np.ndarray, state: AdagradState, param: np.ndarray, eta: float):
         t = state.t + 1
         eta_t = eta / (1.0 + (t - 1) * lr_decay)
         G = state.G + g * g
         return -eta_t * g / (np.sqrt(G) + eps), AdagradState(t, G)
 
-    hyperparams = {
-        "name": "adagrad",
-        "lr": lr,
-        "lr_decay": lr_decay,
-        "weight_decay": weight_decay,
-        "initial_accumulator_value": initial_accumulator_value,
-        "eps": eps,
-    }
-    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+    return formula_rule("adagrad", init, step, lr=lr, weight_decay=weight_decay)
 
 
+@factory
 def rmsprop(
-    lr: float = 1e-2,
-    alpha: float = 0.99,
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-    momentum: float = 0.0,
+    lr: NonNegative = 1e-2,
+    alpha: DecayOrOne = 0.99,
+    eps: NonNegative = 1e-8,
+    weight_decay: NonNegative = 0.0,
+    momentum: NonNegative = 0.0,
     centered: bool = False,
 ) -> Rule:
     r"""RMSprop (Tieleman & Hinton 2012, lecture 6e), as ``torch.optim.RMSprop``.
@@ -161,9 +132,6 @@ def rmsprop(
     gradient's standard deviation instead of its root mean square (Graves 2013). The momentum
     buffer starts at zero (unlike :func:`~minidl.optim.sgd.sgd`'s).
     """
-    check_nonnegative("rmsprop", lr=lr, eps=eps, weight_decay=weight_decay, momentum=momentum)
-    check_decay("rmsprop", "alpha", alpha, one_allowed=True)
-    default_lr = lr
 
     def init(param: np.ndarray) -> RMSpropState:
         return RMSpropState(
@@ -172,18 +140,7 @@ def rmsprop(
             b=np.zeros_like(param) if momentum > 0.0 else None,
         )
 
-    def update(
-        grad: np.ndarray,
-        state: RMSpropState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, RMSpropState]:
-        eta = default_lr if lr is None else lr
-        g = check_grad("rmsprop", grad, param)
-        if weight_decay != 0.0:
-            g = g + weight_decay * param
+    def step(g: np.ndarray, state: RMSpropState, param: np.ndarray, eta: float):
         s = alpha * state.s + (1.0 - alpha) * g * g
         m = alpha * state.m + (1.0 - alpha) * g if centered else None
         sigma = s - m * m if centered else s
@@ -191,20 +148,15 @@ def rmsprop(
         b = momentum * state.b + d if momentum > 0.0 else None
         return -eta * (d if b is None else b), RMSpropState(s, m, b)
 
-    hyperparams = {
-        "name": "rmsprop",
-        "lr": lr,
-        "alpha": alpha,
-        "eps": eps,
-        "weight_decay": weight_decay,
-        "momentum": momentum,
-        "centered": centered,
-    }
-    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+    return formula_rule("rmsprop", init, step, lr=lr, weight_decay=weight_decay)
 
 
+@factory
 def adadelta(
-    lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0
+    lr: NonNegative = 1.0,
+    rho: DecayOrOne = 0.9,
+    eps: NonNegative = 1e-6,
+    weight_decay: NonNegative = 0.0,
 ) -> Rule:
     r"""Adadelta (Zeiler 2012), as ``torch.optim.Adadelta``.
 
@@ -231,45 +183,25 @@ def adadelta(
     :math:`\epsilon` sits inside both square roots; it also starts the process: with
     :math:`u_0 = 0` the first step is at most :math:`\eta \sqrt{\epsilon / (1 - \rho)}` in size.
     """
-    check_nonnegative("adadelta", lr=lr, eps=eps, weight_decay=weight_decay)
-    check_decay("adadelta", "rho", rho, one_allowed=True)
-    default_lr = lr
 
     def init(param: np.ndarray) -> AdadeltaState:
         return AdadeltaState(s=np.zeros_like(param), u=np.zeros_like(param))
 
-    def update(
-        grad: np.ndarray,
-        state: AdadeltaState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, AdadeltaState]:
-        eta = default_lr if lr is None else lr
-        g = check_grad("adadelta", grad, param)
-        if weight_decay != 0.0:
-            g = g + weight_decay * param
+    def step(g: np.ndarray, state: AdadeltaState, param: np.ndarray, eta: float):
         s = rho * state.s + (1.0 - rho) * g * g
         delta = -np.sqrt(state.u + eps) / np.sqrt(s + eps) * g
         u = rho * state.u + (1.0 - rho) * delta * delta
         return eta * delta, AdadeltaState(s, u)
 
-    hyperparams = {
-        "name": "adadelta",
-        "lr": lr,
-        "rho": rho,
-        "eps": eps,
-        "weight_decay": weight_decay,
-    }
-    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+    return formula_rule("adadelta", init, step, lr=lr, weight_decay=weight_decay)
 
 
+@factory
 def adam(
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
+    lr: NonNegative = 1e-3,
+    betas: Decays = (0.9, 0.999),
+    eps: NonNegative = 1e-8,
+    weight_decay: NonNegative = 0.0,
     amsgrad: bool = False,
     bias_correction: bool = True,
 ) -> Rule:
@@ -307,11 +239,12 @@ def adam(
     return _adam("adam", lr, betas, eps, weight_decay, amsgrad, bias_correction, decoupled=False)
 
 
+@factory
 def adamw(
-    lr: float = 1e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 1e-2,
+    lr: NonNegative = 1e-3,
+    betas: Decays = (0.9, 0.999),
+    eps: NonNegative = 1e-8,
+    weight_decay: NonNegative = 1e-2,
     amsgrad: bool = False,
     bias_correction: bool = True,
 ) -> Rule:
@@ -348,60 +281,36 @@ def _adam(
     *,
     decoupled: bool,
 ) -> Rule:
+    """Adam's box, with the decay coupled (:func:`adam`) or decoupled (:func:`adamw`)."""
     beta1, beta2 = betas
-    check_nonnegative(name, lr=lr, eps=eps, weight_decay=weight_decay)
-    check_decay(name, "betas[0]", beta1)
-    check_decay(name, "betas[1]", beta2)
-    default_lr = lr
 
     def init(param: np.ndarray) -> AdamState:
         s_max = np.zeros_like(param) if amsgrad else None
         return AdamState(t=0, m=np.zeros_like(param), s=np.zeros_like(param), s_max=s_max)
 
-    def update(
-        grad: np.ndarray,
-        state: AdamState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, AdamState]:
-        eta = default_lr if lr is None else lr
-        g = check_grad(name, grad, param)
-        if weight_decay != 0.0 and not decoupled:
-            g = g + weight_decay * param
+    def step(g: np.ndarray, state: AdamState, param: np.ndarray, eta: float):
         t = state.t + 1
         m = beta1 * state.m + (1.0 - beta1) * g
         s = beta2 * state.s + (1.0 - beta2) * g * g
-        s_max = np.maximum(state.s_max, s) if amsgrad else None
-        s_used = s if s_max is None else s_max
-        if bias_correction:
-            denom = np.sqrt(s_used) / math.sqrt(1.0 - beta2**t) + eps
-            step = -(eta / (1.0 - beta1**t)) * m / denom
-        else:
-            step = -eta * m / (np.sqrt(s_used) + eps)
-        if weight_decay != 0.0 and decoupled:
-            step = step - eta * weight_decay * param
-        return step, AdamState(t, m, s, s_max)
+        s_max = np.maximum(state.s_max, s) if amsgrad else s
+        m_hat = m / (1.0 - beta1**t) if bias_correction else m
+        s_hat = s_max / (1.0 - beta2**t) if bias_correction else s_max
+        dw = -eta * m_hat / (np.sqrt(s_hat) + eps)
+        if decoupled:
+            dw = dw - eta * weight_decay * param
+        return dw, AdamState(t, m, s, s_max if amsgrad else None)
 
-    hyperparams = {
-        "name": name,
-        "lr": lr,
-        "betas": betas,
-        "eps": eps,
-        "weight_decay": weight_decay,
-        "amsgrad": amsgrad,
-        "bias_correction": bias_correction,
-    }
-    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+    coupled = 0.0 if decoupled else weight_decay
+    return formula_rule(name, init, step, lr=lr, weight_decay=coupled)
 
 
+@factory
 def nadam(
-    lr: float = 2e-3,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-8,
-    weight_decay: float = 0.0,
-    momentum_decay: float = 4e-3,
+    lr: NonNegative = 2e-3,
+    betas: Decays = (0.9, 0.999),
+    eps: NonNegative = 1e-8,
+    weight_decay: NonNegative = 0.0,
+    momentum_decay: NonNegative = 4e-3,
 ) -> Rule:
     r"""NAdam, Adam with Nesterov momentum (Dozat 2016), as ``torch.optim.NAdam``.
 
@@ -429,12 +338,6 @@ def nadam(
     correction. Weight decay is coupled (torch's default ``decoupled_weight_decay=False``).
     """
     beta1, beta2 = betas
-    check_nonnegative(
-        "nadam", lr=lr, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay
-    )
-    check_decay("nadam", "betas[0]", beta1)
-    check_decay("nadam", "betas[1]", beta2)
-    default_lr = lr
 
     def momentum_coefficient(t: int) -> float:
         return beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
@@ -442,35 +345,16 @@ def nadam(
     def init(param: np.ndarray) -> NAdamState:
         return NAdamState(t=0, m=np.zeros_like(param), s=np.zeros_like(param), mu_product=1.0)
 
-    def update(
-        grad: np.ndarray,
-        state: NAdamState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, NAdamState]:
-        eta = default_lr if lr is None else lr
-        g = check_grad("nadam", grad, param)
-        if weight_decay != 0.0:
-            g = g + weight_decay * param
+    def step(g: np.ndarray, state: NAdamState, param: np.ndarray, eta: float):
         t = state.t + 1
         mu, mu_next = momentum_coefficient(t), momentum_coefficient(t + 1)
         mu_product = state.mu_product * mu
         m = beta1 * state.m + (1.0 - beta1) * g
         s = beta2 * state.s + (1.0 - beta2) * g * g
-        denom = np.sqrt(s / (1.0 - beta2**t)) + eps
+        s_hat = s / (1.0 - beta2**t)
         gradient_weight = (1.0 - mu) / (1.0 - mu_product)
         momentum_weight = mu_next / (1.0 - mu_product * mu_next)
-        step = -eta * (gradient_weight * g + momentum_weight * m) / denom
-        return step, NAdamState(t, m, s, mu_product)
+        dw = -eta * (gradient_weight * g + momentum_weight * m) / (np.sqrt(s_hat) + eps)
+        return dw, NAdamState(t, m, s, mu_product)
 
-    hyperparams = {
-        "name": "nadam",
-        "lr": lr,
-        "betas": betas,
-        "eps": eps,
-        "weight_decay": weight_decay,
-        "momentum_decay": momentum_decay,
-    }
-    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+    return formula_rule("nadam", init, step, lr=lr, weight_decay=weight_decay)

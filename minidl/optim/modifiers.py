@@ -16,14 +16,14 @@ rule without the penalty as ``unregularized_rule``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from minidl._checks import check_grad, check_nonnegative, check_positive
-from minidl.optim.base import Rule, describe
+from minidl._checks import check_grad, check_nonnegative
+from minidl.optim.base import NonNegative, Positive, Rule, coupled_decay, describe, factory
 
 
 class Modifier(NamedTuple):
@@ -59,36 +59,36 @@ def _no_state(param: np.ndarray) -> NoState:
     return NoState()
 
 
-def l2(weight_decay: float) -> Modifier:
+@factory
+def l2(weight_decay: NonNegative) -> Modifier:
     r"""Coupled L2 penalty :math:`\tfrac{\lambda}{2}\|w\|^2`: :math:`g \leftarrow g + \lambda w`.
 
     Coupled means the penalty's gradient goes through the rule, so an adaptive rule rescales
-    it too (Loshchilov & Hutter 2019 contrast this with AdamW's decoupled decay).
+    it too (Loshchilov & Hutter 2019 contrast this with AdamW's decoupled decay). It is the
+    map the factories' ``weight_decay=`` applies (:func:`~minidl.optim.base.coupled_decay`).
     """
-    check_nonnegative("l2", weight_decay=weight_decay)
 
     def update(grad: np.ndarray, state: NoState, param: np.ndarray) -> tuple[np.ndarray, NoState]:
-        return check_grad("l2", grad, param) + weight_decay * param, state
+        return coupled_decay(check_grad("l2", grad, param), param, weight_decay), state
 
-    hyperparams = {"name": "l2", "weight_decay": weight_decay}
-    return Modifier(_no_state, update, MappingProxyType(hyperparams))
+    return Modifier(_no_state, update)
 
 
-def l1(strength: float) -> Modifier:
+@factory
+def l1(strength: NonNegative) -> Modifier:
     r"""L1 penalty :math:`\lambda \|w\|_1` by its subgradient:
     :math:`g \leftarrow g + \lambda \operatorname{sign}(w)` (with :math:`\operatorname{sign}(0)
     = 0`). Weights oscillate around 0 rather than reach it; :func:`proximal_l1` makes exact
     zeros."""
-    check_nonnegative("l1", strength=strength)
 
     def update(grad: np.ndarray, state: NoState, param: np.ndarray) -> tuple[np.ndarray, NoState]:
         return check_grad("l1", grad, param) + strength * np.sign(param), state
 
-    hyperparams = {"name": "l1", "strength": strength}
-    return Modifier(_no_state, update, MappingProxyType(hyperparams))
+    return Modifier(_no_state, update)
 
 
-def gradient_noise(eta: float = 0.01, gamma: float = 0.55, *, seed: int) -> Modifier:
+@factory
+def gradient_noise(eta: NonNegative = 0.01, gamma: NonNegative = 0.55, *, seed: int) -> Modifier:
     r"""Annealed Gaussian gradient noise (Neelakantan et al. 2015, "Adding gradient noise
     improves learning for very deep networks"):
 
@@ -104,7 +104,6 @@ def gradient_noise(eta: float = 0.01, gamma: float = 0.55, *, seed: int) -> Modi
     same ``t`` (arrays of equal shape get equal noise): give each parameter its own seed, or
     apply it under a flat rule.
     """
-    check_nonnegative("gradient_noise", eta=eta, gamma=gamma)
     if not (isinstance(seed, int | np.integer) and seed >= 0):
         raise ValueError(f"gradient_noise: seed must be an integer >= 0, got {seed!r}")
 
@@ -119,31 +118,35 @@ def gradient_noise(eta: float = 0.01, gamma: float = 0.55, *, seed: int) -> Modi
         noise = np.random.default_rng((seed, state.t)).normal(0.0, sigma, size=grad.shape)
         return grad + noise.astype(grad.dtype), NoiseState(state.t + 1)
 
-    hyperparams = {"name": "gradient_noise", "eta": eta, "gamma": gamma, "seed": seed}
-    return Modifier(init, update, MappingProxyType(hyperparams))
+    return Modifier(init, update)
 
 
-def clip_by_norm(max_norm: float) -> Modifier:
+@factory
+def clip_by_norm(max_norm: Positive) -> Modifier:
     r"""Rescale a gradient longer than ``max_norm`` to that length (Pascanu et al. 2013):
 
     .. math::
         g \leftarrow g \cdot \min\!\left(1, \frac{c}{\|g\|_2}\right).
 
     The norm is that of the array the modifier sees (one parameter array, or the flat vector
-    under a flat rule); the training shell offers clipping of the global norm over all
-    parameters.
+    under a flat rule); the :class:`~minidl.optim.Optimizer`'s ``max_grad_norm`` applies the
+    same map (:func:`clip_global_norm`) to the norm of all parameters' gradients together.
     """
-    check_positive("clip_by_norm", max_norm=max_norm)
 
     def update(grad: np.ndarray, state: NoState, param: np.ndarray) -> tuple[np.ndarray, NoState]:
-        grad = check_grad("clip_by_norm", grad, param)
-        norm = float(np.linalg.norm(grad))
-        if norm > max_norm:
-            grad = grad * (max_norm / norm)
+        (grad,) = clip_global_norm([check_grad("clip_by_norm", grad, param)], max_norm)
         return grad, state
 
-    hyperparams = {"name": "clip_by_norm", "max_norm": max_norm}
-    return Modifier(_no_state, update, MappingProxyType(hyperparams))
+    return Modifier(_no_state, update)
+
+
+def clip_global_norm(grads: Sequence[np.ndarray], max_norm: float) -> list[np.ndarray]:
+    r"""``grads`` scaled by one factor :math:`\min(1, c / \|g\|_2)`, :math:`\|g\|_2` the norm
+    of all of them together, so that it is at most ``max_norm`` :math:`c`."""
+    norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads)))
+    if norm <= max_norm:
+        return list(grads)
+    return [g * (max_norm / norm) for g in grads]
 
 
 def chain(*parts: Modifier | Rule) -> Rule:
@@ -216,12 +219,7 @@ def proximal_l1(rule: Rule, strength: float, *, lr: float | None = None) -> Rule
     default_lr = lr
 
     def update(
-        grad: np.ndarray,
-        state: Any,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **extras: Any,
+        grad: np.ndarray, state: Any, param: np.ndarray, *, lr: float | None = None, **extras: Any
     ) -> tuple[np.ndarray, Any]:
         eta = default_lr if lr is None else lr
         step, state = rule.update(grad, state, param, lr=lr, **extras)

@@ -9,6 +9,7 @@ import numpy as np
 
 from minidl._checks import check_positive
 from minidl.optim.base import Rule
+from minidl.optim.modifiers import clip_global_norm
 from minidl.parameter import Parameter
 
 _PER_ARRAY_INPUTS = frozenset({"loss"})
@@ -20,10 +21,12 @@ class Optimizer:
 
     ``closure()`` recomputes the loss at the current parameter values, writes every ``p.grad``
     and returns the loss. ``step`` calls it, clips the *global* gradient norm (all parameters
-    together) to ``max_grad_norm`` if given, and adds the rule's step to every ``p.value`` in
-    place, so the layers holding the arrays see the change. ``p.grad`` keeps the unclipped
-    gradient. ``state`` holds the rules' states (a list aligned with ``params``, or one state
-    for a flat rule) and ``last_steps`` the steps just taken, aligned with ``params``.
+    together) to ``max_grad_norm`` if given (:func:`~minidl.optim.modifiers.clip_global_norm`,
+    the map :func:`~minidl.optim.modifiers.clip_by_norm` applies to one array), and adds the
+    rule's step to every ``p.value`` in place, so the layers holding the arrays see the change.
+    ``p.grad`` keeps the unclipped gradient. ``state`` holds the rules' states (a list aligned
+    with ``params``, or one state for a flat rule) and ``last_steps`` the steps just taken,
+    aligned with ``params``.
 
     A rule with ``flat=True`` is applied once to all parameters concatenated into one vector
     :math:`w` (in the parameters' dtype). It can ask for ``loss_fn(x) -> (loss, grad)``, which
@@ -121,13 +124,9 @@ class Optimizer:
         return loss
 
     def _clip(self, grads: list[np.ndarray]) -> list[np.ndarray]:
-        """The gradients scaled by one factor so that their global norm is at most the bound."""
         if self.max_grad_norm is None:
             return grads
-        norm = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
-        if norm <= self.max_grad_norm:
-            return grads
-        return [g * (self.max_grad_norm / norm) for g in grads]
+        return clip_global_norm(grads, self.max_grad_norm)
 
     def _flat_values(self) -> np.ndarray:
         return np.concatenate([p.value.ravel() for p in self.params])
@@ -154,4 +153,7 @@ def _hessian(
 
 
 def _rule_name(rule: Rule) -> str:
+    """The factory's name, else the function that defined ``update`` (a hand-made rule)."""
+    if "name" in rule.hyperparams:
+        return rule.hyperparams["name"]
     return getattr(rule.update, "__qualname__", repr(rule.update)).split(".<locals>")[0]

@@ -7,13 +7,11 @@ Cascade-Correlation simulator), which this module follows branch by branch.
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
 
-from minidl._checks import check_grad, check_positive
-from minidl.optim.base import Rule
+from minidl.optim.base import Positive, Rule, factory, formula_rule
 
 
 class QuickpropState(NamedTuple):
@@ -24,7 +22,8 @@ class QuickpropState(NamedTuple):
     prev_step: np.ndarray
 
 
-def quickprop(lr: float = 0.01, max_growth: float = 1.75, weight_decay: float = 0.0) -> Rule:
+@factory
+def quickprop(lr: float = 0.01, max_growth: Positive = 1.75, weight_decay: float = 0.0) -> Rule:
     r"""Quickprop (Fahlman 1988).
 
     Each parameter is treated on its own, as if the loss were a parabola in it. Two slopes
@@ -76,23 +75,12 @@ def quickprop(lr: float = 0.01, max_growth: float = 1.75, weight_decay: float = 
         raise ValueError(
             f"quickprop: lr and weight_decay must be >= 0, got lr={lr}, weight_decay={weight_decay}"
         )
-    check_positive("quickprop", max_growth=max_growth)
     shrink = max_growth / (1.0 + max_growth)
-    default_lr = lr
 
     def init(param: np.ndarray) -> QuickpropState:
         return QuickpropState(np.zeros_like(param), np.zeros_like(param))
 
-    def update(
-        grad: np.ndarray,
-        state: QuickpropState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, QuickpropState]:
-        eta = default_lr if lr is None else lr
-        slope = check_grad("quickprop", grad, param) + weight_decay * param
+    def step(slope: np.ndarray, state: QuickpropState, param: np.ndarray, eta: float):
         prev_slope, prev_step = state.prev_grad, state.prev_step
         direction = np.sign(prev_step)
         downhill, prev_downhill = -direction * slope, -direction * prev_slope
@@ -104,13 +92,7 @@ def quickprop(lr: float = 0.01, max_growth: float = 1.75, weight_decay: float = 
         ratio = np.divide(slope, prev_slope - slope, out=np.zeros_like(slope), where=secant)
         jump = np.where(capped, max_growth * prev_step, ratio * prev_step)
         gradient_term = np.where(~moved | (downhill > 0), -eta * slope, 0.0)
-        step = (jump + gradient_term).astype(param.dtype, copy=False)
-        return step, QuickpropState(slope, step)
+        dw = (jump + gradient_term).astype(param.dtype, copy=False)
+        return dw, QuickpropState(slope, dw)
 
-    hyperparams = {
-        "name": "quickprop",
-        "lr": lr,
-        "max_growth": max_growth,
-        "weight_decay": weight_decay,
-    }
-    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+    return formula_rule("quickprop", init, step, lr=lr, weight_decay=weight_decay)

@@ -10,13 +10,12 @@ The four variants are those named by Igel & Hüsken, "Improving the Rprop learni
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
 
-from minidl._checks import check_grad, require_input
-from minidl.optim.base import Rule
+from minidl._checks import require_input
+from minidl.optim.base import Rule, factory, formula_rule
 
 VARIANTS = ("rprop+", "rprop-", "irprop+", "irprop-")
 
@@ -46,6 +45,7 @@ class RpropState(NamedTuple):
     prev_loss: float
 
 
+@factory
 def rprop(
     lr: float = 0.1,
     etas: tuple[float, float] = (0.5, 1.2),
@@ -99,16 +99,9 @@ def rprop(
         zeros = np.zeros_like(param)
         return RpropState(zeros, np.full_like(param, lr), zeros, float("inf"))
 
-    def update(
-        grad: np.ndarray,
-        state: RpropState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        loss: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, RpropState]:
-        g = check_grad(name, grad, param)
+    def step(
+        g: np.ndarray, state: RpropState, param: np.ndarray, eta: float, loss: float | None = None
+    ):
         product = g * state.prev_grad
         flipped = product < 0.0
         factor = np.where(product > 0.0, eta_plus, np.where(flipped, eta_minus, 1.0))
@@ -118,25 +111,18 @@ def rprop(
             state = RpropState(g.copy(), step_size, state.prev_step, prev_loss)
             return -np.sign(g) * step_size, state
         remembered = np.where(flipped, 0.0, g).astype(g.dtype)
-        step = -np.sign(remembered) * step_size
+        dw = -np.sign(remembered) * step_size
         if variant == "rprop+":
-            step = np.where(flipped, -state.prev_step, step)
+            dw = np.where(flipped, -state.prev_step, dw)
         elif variant == "irprop+":
             loss = float(require_input(name, "loss", loss))
             if loss > prev_loss:
-                step = np.where(flipped, -state.prev_step, step)
+                dw = np.where(flipped, -state.prev_step, dw)
             prev_loss = loss
-        return step, RpropState(remembered, step_size, step, prev_loss)
+        return dw, RpropState(remembered, step_size, dw, prev_loss)
 
     needs = frozenset({"loss"}) if variant == "irprop+" else frozenset()
-    hyperparams = {
-        "name": "rprop",
-        "lr": lr,
-        "etas": etas,
-        "step_sizes": step_sizes,
-        "variant": variant,
-    }
-    return Rule(init, update, needs=needs, hyperparams=MappingProxyType(hyperparams))
+    return formula_rule(name, init, step, lr=None, needs=needs)
 
 
 class SimpleRpropState(NamedTuple):
@@ -147,6 +133,7 @@ class SimpleRpropState(NamedTuple):
     step_size: np.ndarray
 
 
+@factory
 def simple_rprop(
     lr: float = 0.1,
     etas: tuple[float, float] = (0.5, 1.2),
@@ -191,15 +178,7 @@ def simple_rprop(
     def init(param: np.ndarray) -> SimpleRpropState:
         return SimpleRpropState(None, np.full_like(param, lr))
 
-    def update(
-        grad: np.ndarray,
-        state: SimpleRpropState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, SimpleRpropState]:
-        g = check_grad("simple_rprop", grad, param)
+    def step(g: np.ndarray, state: SimpleRpropState, param: np.ndarray, eta: float):
         if state.accepted_grad is None:
             return -np.sign(g) * state.step_size, SimpleRpropState(g.copy(), state.step_size)
         direction = np.sign(state.accepted_grad)
@@ -210,8 +189,7 @@ def simple_rprop(
             np.maximum(eta_minus * state.step_size, step_min),
         ).astype(g.dtype)
         back = np.where(accepted, 0.0, direction * state.step_size)
-        step = (back - direction * step_size).astype(g.dtype)
-        return step, SimpleRpropState(np.where(accepted, g, state.accepted_grad), step_size)
+        dw = (back - direction * step_size).astype(g.dtype)
+        return dw, SimpleRpropState(np.where(accepted, g, state.accepted_grad), step_size)
 
-    hyperparams = {"name": "simple_rprop", "lr": lr, "etas": etas, "step_sizes": step_sizes}
-    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+    return formula_rule("simple_rprop", init, step, lr=None)

@@ -58,13 +58,14 @@ def quadratic_decay(lr: float) -> Schedule:
     return schedule
 
 
-def exponential_decay(lr: float, beta: float) -> Schedule:
-    r""":math:`\eta_k = \eta_0 e^{-\beta k}` with decay rate :math:`\beta \ge 0`."""
-    check_nonnegative("exponential_decay", lr=lr, beta=beta)
+def exponential_decay(lr: float, alpha: float) -> Schedule:
+    r""":math:`\eta_k = \eta_0 e^{-\alpha k}` with decay constant :math:`\alpha \ge 0`, as
+    ``torch.optim.lr_scheduler.ExponentialLR(gamma=exp(-alpha))``."""
+    check_nonnegative("exponential_decay", lr=lr, alpha=alpha)
 
     def schedule(k: int) -> float:
         _check_step("exponential_decay", k)
-        return lr * math.exp(-beta * k)
+        return lr * math.exp(-alpha * k)
 
     return schedule
 
@@ -152,3 +153,89 @@ class ReduceOnPlateau:
             f"ReduceOnPlateau(lr={self.lr}, factor={self.factor}, patience={self.patience}, "
             f"threshold={self.threshold}, min_lr={self.min_lr})"
         )
+
+
+def cosine_decay(lr: float, steps: int, *, min_lr: float = 0.0) -> Schedule:
+    r"""Half a cosine from :math:`\eta_0` down to :math:`\eta_{\min}` over ``steps`` steps, then
+    :math:`\eta_{\min}` (Loshchilov & Hutter, "SGDR", ICLR 2017, without restarts):
+
+    .. math::
+        \eta_k = \eta_{\min} + \tfrac12 (\eta_0 - \eta_{\min})
+        \big(1 + \cos(\pi \min(k, K) / K)\big),
+
+    as ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=K, eta_min=min_lr)`` for
+    :math:`k \le K`."""
+    check_nonnegative("cosine_decay", lr=lr, min_lr=min_lr)
+    _check_length("cosine_decay", "steps", steps)
+
+    def schedule(k: int) -> float:
+        _check_step("cosine_decay", k)
+        return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(k, steps) / steps))
+
+    return schedule
+
+
+def warmup(schedule: Schedule, steps: int, *, start_factor: float = 0.0) -> Schedule:
+    r"""Ramp the rate linearly from ``start_factor`` times :math:`\eta_0 =` ``schedule(0)`` up
+    to :math:`\eta_0` over ``steps`` steps, then follow ``schedule`` from its start
+    (Goyal et al., "Accurate, large minibatch SGD", 2017, Sec. 2.2):
+
+    .. math::
+        \eta_k = \eta_0 \big(f + (1 - f)\, k / W\big) \ (k < W), \qquad
+        \eta_k = \text{schedule}(k - W) \ (k \ge W),
+
+    as ``SequentialLR([LinearLR(start_factor=f, total_iters=W), ...], milestones=[W])``."""
+    _check_length("warmup", "steps", steps)
+    if not 0.0 <= start_factor <= 1.0:
+        raise ValueError(f"warmup: start_factor must be in [0, 1], got {start_factor}")
+    peak = schedule(0)
+
+    def warmed(k: int) -> float:
+        _check_step("warmup", k)
+        if k < steps:
+            return peak * (start_factor + (1 - start_factor) * k / steps)
+        return schedule(k - steps)
+
+    return warmed
+
+
+def one_cycle(
+    max_lr: float,
+    steps: int,
+    *,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+) -> Schedule:
+    r"""Smith & Topin's one-cycle policy ("Super-convergence", 2019) with cosine phases: from
+    :math:`\eta_{\max}/d` up to :math:`\eta_{\max}` over the first ``pct_start`` of the
+    ``steps``, then down to :math:`\eta_{\max}/(d\, d_{\text{final}})`, as
+    ``torch.optim.lr_scheduler.OneCycleLR(max_lr, total_steps=steps, pct_start, div_factor,
+    final_div_factor, cycle_momentum=False)``. Each phase runs
+    :math:`\eta = b + \tfrac12 (a - b)(1 + \cos(\pi p))` from :math:`a` to :math:`b` as its
+    fraction :math:`p` goes from 0 to 1; steps past the end keep the final rate."""
+    check_nonnegative("one_cycle", max_lr=max_lr)
+    _check_length("one_cycle", "steps", steps)
+    if not 0.0 < pct_start < 1.0 or div_factor <= 0 or final_div_factor <= 0:
+        raise ValueError(
+            "one_cycle: need 0 < pct_start < 1 and positive div factors, got "
+            f"pct_start={pct_start}, div_factor={div_factor}, final_div_factor={final_div_factor}"
+        )
+    start, end = max_lr / div_factor, max_lr / (div_factor * final_div_factor)
+    peak_step, last_step = float(pct_start * steps) - 1, steps - 1
+
+    def anneal(a: float, b: float, fraction: float) -> float:
+        return b + 0.5 * (a - b) * (1 + math.cos(math.pi * fraction))
+
+    def schedule(k: int) -> float:
+        _check_step("one_cycle", k)
+        if k <= peak_step:
+            return anneal(start, max_lr, k / peak_step)
+        return anneal(max_lr, end, (min(k, last_step) - peak_step) / (last_step - peak_step))
+
+    return schedule
+
+
+def _check_length(name: str, what: str, steps: int) -> None:
+    if not (isinstance(steps, int) and steps >= 1):
+        raise ValueError(f"{name}: {what} must be an integer >= 1, got {steps!r}")

@@ -16,13 +16,12 @@ Each rule returns the step in the parameter's dtype; linear algebra runs in that
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from minidl._checks import check_flat_grad, check_nonnegative, positive_int, require_input
-from minidl.optim.base import Rule
+from minidl._checks import positive_int, require_input
+from minidl.optim.base import NonNegative, Rule, factory, formula_rule
 from minidl.optim.line_search import LossFn, backtracking_armijo, strong_wolfe
 
 LineSearchName = Literal["armijo", "wolfe"]
@@ -52,7 +51,8 @@ class NewtonState(NamedTuple):
     """Newton's method remembers nothing."""
 
 
-def newton(lr: float = 1.0) -> Rule:
+@factory
+def newton(lr: NonNegative = 1.0) -> Rule:
     r"""Newton's method: a step to the minimum of the local quadratic model (N&W §3.3).
 
     .. math::
@@ -71,29 +71,16 @@ def newton(lr: float = 1.0) -> Rule:
     point of the model, which can be uphill; :func:`levenberg_marquardt` damps that. A singular
     :math:`H_t` raises :class:`numpy.linalg.LinAlgError` (a ``ValueError``).
     """
-    check_nonnegative("newton", lr=lr)
-    default_lr = lr
 
-    def init(param: np.ndarray) -> NewtonState:
-        return NewtonState()
-
-    def update(
-        grad: np.ndarray,
-        state: NewtonState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        hess: np.ndarray | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, NewtonState]:
-        eta = default_lr if lr is None else lr
-        g = check_flat_grad("newton", grad, param)
+    def step(
+        g: np.ndarray, state: NewtonState, param: np.ndarray, eta: float, hess: Any | None = None
+    ):
         h = _check_hessian("newton", hess, param)
         return (-eta * _solve("newton", h, g)).astype(param.dtype, copy=False), state
 
-    needs = frozenset({"hess"})
-    hyperparams = {"name": "newton", "lr": lr}
-    return Rule(init, update, needs=needs, flat=True, hyperparams=MappingProxyType(hyperparams))
+    return formula_rule(
+        "newton", lambda param: NewtonState(), step, lr=lr, needs=frozenset({"hess"}), flat=True
+    )
 
 
 class LevenbergMarquardtState(NamedTuple):
@@ -102,8 +89,9 @@ class LevenbergMarquardtState(NamedTuple):
     damping: float
 
 
+@factory
 def levenberg_marquardt(
-    lr: float = 1.0, damping: float = 1e-3, adaptive: bool = False, max_tries: int = 10
+    lr: NonNegative = 1.0, damping: float = 1e-3, adaptive: bool = False, max_tries: int = 10
 ) -> Rule:
     r"""Damped Newton, the Levenberg–Marquardt step (Levenberg 1944; Marquardt 1963).
 
@@ -135,14 +123,12 @@ def levenberg_marquardt(
     For a least-squares loss :math:`\tfrac12\|r(w)\|^2` pass the Gauss–Newton matrix
     :func:`gauss_newton_matrix` of the residuals' Jacobian as ``hess`` (Marquardt's setting).
     """
-    check_nonnegative("levenberg_marquardt", lr=lr)
     if not damping >= 0.0 or (adaptive and damping == 0.0):
         raise ValueError(
             "levenberg_marquardt: damping must be >= 0 (> 0 when adaptive), "
             f"got damping={damping}, adaptive={adaptive}"
         )
     positive_int("levenberg_marquardt", "max_tries", max_tries)
-    default_lr = lr
     name = "levenberg_marquardt"
 
     def init(param: np.ndarray) -> LevenbergMarquardtState:
@@ -152,19 +138,15 @@ def levenberg_marquardt(
         damped = h + lam * np.eye(h.shape[0], dtype=h.dtype)
         return (-eta * _solve(name, damped, g)).astype(param.dtype, copy=False)
 
-    def update(
-        grad: np.ndarray,
+    def step(
+        g: np.ndarray,
         state: LevenbergMarquardtState,
         param: np.ndarray,
-        *,
-        lr: float | None = None,
+        eta: float,
         hess: np.ndarray | None = None,
         loss: float | None = None,
         loss_fn: LossFn | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, LevenbergMarquardtState]:
-        eta = default_lr if lr is None else lr
-        g = check_flat_grad(name, grad, param)
+    ):
         h = _check_hessian(name, hess, param)
         lam = state.damping
         if not adaptive:
@@ -172,24 +154,15 @@ def levenberg_marquardt(
         loss = float(require_input(name, "loss", loss))
         loss_fn = require_input(name, "loss_fn", loss_fn)
         for _ in range(max_tries):
-            step = damped_step(h, g, lam, eta, param)
-            if loss_fn(param + step)[0] <= loss:
+            dw = damped_step(h, g, lam, eta, param)
+            if loss_fn(param + dw)[0] <= loss:
                 tiny = float(np.finfo(param.dtype).tiny)
-                return step, LevenbergMarquardtState(max(lam / 10.0, tiny))
+                return dw, LevenbergMarquardtState(max(lam / 10.0, tiny))
             lam *= 10.0
         return np.zeros_like(param), LevenbergMarquardtState(lam)
 
-    needs = {"hess", "loss", "loss_fn"} if adaptive else {"hess"}
-    hyperparams = {
-        "name": name,
-        "lr": lr,
-        "damping": damping,
-        "adaptive": adaptive,
-        "max_tries": max_tries,
-    }
-    return Rule(
-        init, update, needs=frozenset(needs), flat=True, hyperparams=MappingProxyType(hyperparams)
-    )
+    needs = frozenset({"hess", "loss", "loss_fn"} if adaptive else {"hess"})
+    return formula_rule(name, init, step, lr=lr, needs=needs, flat=True)
 
 
 def gauss_newton_matrix(jacobian: np.ndarray) -> np.ndarray:
@@ -257,7 +230,8 @@ class BFGSState(NamedTuple):
     prev_step: np.ndarray | None
 
 
-def bfgs(lr: float = 1.0, line_search: LineSearchName | None = "wolfe") -> Rule:
+@factory
+def bfgs(lr: NonNegative = 1.0, line_search: LineSearchName | None = "wolfe") -> Rule:
     r"""The BFGS quasi-Newton method (Broyden, Fletcher, Goldfarb, Shanno 1970; N&W Alg. 6.1).
 
     .. math::
@@ -288,25 +262,16 @@ def bfgs(lr: float = 1.0, line_search: LineSearchName | None = "wolfe") -> Rule:
     :math:`p_t` is not a descent direction (:math:`H` lost positive definiteness to rounding)
     :math:`H` is reset to :math:`I` and :math:`p_t = -g_t`; at a zero gradient the step is 0.
     """
-    check_nonnegative("bfgs", lr=lr)
     _check_line_search("bfgs", line_search)
-    default_lr = lr
 
-    def init(param: np.ndarray) -> BFGSState:
-        return BFGSState(None, None, None)
-
-    def update(
-        grad: np.ndarray,
+    def step(
+        g: np.ndarray,
         state: BFGSState,
         param: np.ndarray,
-        *,
-        lr: float | None = None,
+        eta: float,
         loss: float | None = None,
         loss_fn: LossFn | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, BFGSState]:
-        eta = default_lr if lr is None else lr
-        g = check_flat_grad("bfgs", grad, param)
+    ):
         h = state.inv_hess
         if state.prev_step is not None:
             s, y = state.prev_step, g - state.prev_grad
@@ -326,12 +291,17 @@ def bfgs(lr: float = 1.0, line_search: LineSearchName | None = "wolfe") -> Rule:
         direction = -g if h is None else -(h @ g)
         if not float(g @ direction) < 0.0:
             h, direction = None, -g
-        step = _step_along("bfgs", direction, eta, line_search, param, g, loss, loss_fn)
-        return step, BFGSState(h, g.copy(), step)
+        dw = _step_along("bfgs", direction, eta, line_search, param, g, loss, loss_fn)
+        return dw, BFGSState(h, g.copy(), dw)
 
-    needs = frozenset() if line_search is None else frozenset({"loss", "loss_fn"})
-    hyperparams = {"name": "bfgs", "lr": lr, "line_search": line_search}
-    return Rule(init, update, needs=needs, flat=True, hyperparams=MappingProxyType(hyperparams))
+    def init(param: np.ndarray) -> BFGSState:
+        return BFGSState(None, None, None)
+
+    return formula_rule("bfgs", init, step, lr=lr, needs=_line_search_needs(line_search), flat=True)
+
+
+def _line_search_needs(line_search: str | None) -> frozenset[str]:
+    return frozenset() if line_search is None else frozenset({"loss", "loss_fn"})
 
 
 class LBFGSState(NamedTuple):
@@ -363,8 +333,9 @@ def _two_loop(g: np.ndarray, s_history: tuple, y_history: tuple) -> np.ndarray:
     return q
 
 
+@factory
 def lbfgs(
-    lr: float = 1.0, history_size: int = 10, line_search: LineSearchName | None = "wolfe"
+    lr: NonNegative = 1.0, history_size: int = 10, line_search: LineSearchName | None = "wolfe"
 ) -> Rule:
     r"""Limited-memory BFGS (Nocedal 1980; Liu & Nocedal 1989; N&W Alg. 7.4 and 7.5).
 
@@ -397,27 +368,18 @@ def lbfgs(
     is not downhill clears the history. The history is a tuple of arrays, so states stay
     immutable.
     """
-    check_nonnegative("lbfgs", lr=lr)
     _check_line_search("lbfgs", line_search)
     if not (isinstance(history_size, int) and history_size >= 1):
         raise ValueError(f"lbfgs: history_size must be an integer >= 1, got {history_size!r}")
-    default_lr = lr
 
-    def init(param: np.ndarray) -> LBFGSState:
-        return LBFGSState((), (), None, None)
-
-    def update(
-        grad: np.ndarray,
+    def step(
+        g: np.ndarray,
         state: LBFGSState,
         param: np.ndarray,
-        *,
-        lr: float | None = None,
+        eta: float,
         loss: float | None = None,
         loss_fn: LossFn | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, LBFGSState]:
-        eta = default_lr if lr is None else lr
-        g = check_flat_grad("lbfgs", grad, param)
+    ):
         s_history, y_history = state.s_history, state.y_history
         if state.prev_step is not None:
             s, y = state.prev_step, g - state.prev_grad
@@ -429,14 +391,12 @@ def lbfgs(
         direction = -_two_loop(g, s_history, y_history)
         if not float(g @ direction) < 0.0:
             s_history, y_history, direction = (), (), -g
-        step = _step_along("lbfgs", direction, eta, line_search, param, g, loss, loss_fn)
-        return step, LBFGSState(s_history, y_history, g.copy(), step)
+        dw = _step_along("lbfgs", direction, eta, line_search, param, g, loss, loss_fn)
+        return dw, LBFGSState(s_history, y_history, g.copy(), dw)
 
-    needs = frozenset() if line_search is None else frozenset({"loss", "loss_fn"})
-    hyperparams = {
-        "name": "lbfgs",
-        "lr": lr,
-        "history_size": history_size,
-        "line_search": line_search,
-    }
-    return Rule(init, update, needs=needs, flat=True, hyperparams=MappingProxyType(hyperparams))
+    def init(param: np.ndarray) -> LBFGSState:
+        return LBFGSState((), (), None, None)
+
+    return formula_rule(
+        "lbfgs", init, step, lr=lr, needs=_line_search_needs(line_search), flat=True
+    )

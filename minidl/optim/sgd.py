@@ -15,13 +15,11 @@ writes it:
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
 
-from minidl._checks import check_decay, check_grad, check_nonnegative
-from minidl.optim.base import Rule
+from minidl.optim.base import Decay, DecayOrOne, NonNegative, Rule, factory, formula_rule
 
 
 class GradientDescentState(NamedTuple):
@@ -40,7 +38,8 @@ class SGDState(NamedTuple):
     b: np.ndarray | None
 
 
-def gradient_descent(lr: float) -> Rule:
+@factory
+def gradient_descent(lr: NonNegative) -> Rule:
     r"""Plain gradient descent (Cauchy 1847).
 
     .. math::
@@ -51,29 +50,15 @@ def gradient_descent(lr: float) -> Rule:
         &\quad w_{t+1} \leftarrow w_t - \eta g_t
         \end{aligned}
     """
-    check_nonnegative("gradient_descent", lr=lr)
-    default_lr = lr
 
-    def init(param: np.ndarray) -> GradientDescentState:
-        return GradientDescentState()
-
-    def update(
-        grad: np.ndarray,
-        state: GradientDescentState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, GradientDescentState]:
-        eta = default_lr if lr is None else lr
-        g = check_grad("gradient_descent", grad, param)
+    def step(g: np.ndarray, state: GradientDescentState, param: np.ndarray, eta: float):
         return -eta * g, state
 
-    hyperparams = {"name": "gradient_descent", "lr": lr}
-    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+    return formula_rule("gradient_descent", lambda param: GradientDescentState(), step, lr=lr)
 
 
-def momentum(lr: float, beta: float = 0.9) -> Rule:
+@factory
+def momentum(lr: NonNegative, beta: Decay = 0.9) -> Rule:
     r"""Gradient descent with momentum, the heavy-ball method (Polyak 1964; Rumelhart et al. 1986).
 
     The velocity is a running sum of past steps: gradients that keep their sign add up, those
@@ -91,31 +76,11 @@ def momentum(lr: float, beta: float = 0.9) -> Rule:
 
     With a constant rate this is ``sgd(lr, momentum=beta)`` (torch's :math:`b_t = -v_t/\eta`).
     """
-    check_nonnegative("momentum", lr=lr)
-    check_decay("momentum", "beta", beta)
-    default_lr = lr
-
-    def init(param: np.ndarray) -> MomentumState:
-        return MomentumState(v=np.zeros_like(param))
-
-    def update(
-        grad: np.ndarray,
-        state: MomentumState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, MomentumState]:
-        eta = default_lr if lr is None else lr
-        g = check_grad("momentum", grad, param)
-        v = beta * state.v - eta * g
-        return v, MomentumState(v)
-
-    hyperparams = {"name": "momentum", "lr": lr, "beta": beta}
-    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+    return _velocity_rule("momentum", lr, beta, look_ahead=False)
 
 
-def nesterov(lr: float, beta: float = 0.9) -> Rule:
+@factory
+def nesterov(lr: NonNegative, beta: Decay = 0.9) -> Rule:
     r"""Nesterov's accelerated gradient in the form of Sutskever et al. (2013); Nesterov (1983).
 
     Sutskever's form first extends the velocity, then takes the gradient at the look-ahead point:
@@ -147,35 +112,27 @@ def nesterov(lr: float, beta: float = 0.9) -> Rule:
     rate and :math:`b_t = -v_t/\eta` this is exactly ``sgd(lr, momentum=beta, nesterov=True)``:
     :math:`b_t = \beta b_{t-1} + g_t` and :math:`u_{t+1} = u_t - \eta (g_t + \beta b_t)`.
     """
-    check_nonnegative("nesterov", lr=lr)
-    check_decay("nesterov", "beta", beta)
-    default_lr = lr
+    return _velocity_rule("nesterov", lr, beta, look_ahead=True)
 
-    def init(param: np.ndarray) -> MomentumState:
-        return MomentumState(v=np.zeros_like(param))
 
-    def update(
-        grad: np.ndarray,
-        state: MomentumState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, MomentumState]:
-        eta = default_lr if lr is None else lr
-        g = check_grad("nesterov", grad, param)
+def _velocity_rule(name: str, lr: float, beta: float, *, look_ahead: bool) -> Rule:
+    r"""The lecture forms: :math:`v_t = \beta v_{t-1} - \eta g_t`, then the step :math:`v_t`
+    (:func:`momentum`) or :math:`\beta v_t - \eta g_t` (:func:`nesterov`, at the look-ahead
+    point)."""
+
+    def step(g: np.ndarray, state: MomentumState, param: np.ndarray, eta: float):
         v = beta * state.v - eta * g
-        return beta * v - eta * g, MomentumState(v)
+        return (beta * v - eta * g if look_ahead else v), MomentumState(v)
 
-    hyperparams = {"name": "nesterov", "lr": lr, "beta": beta}
-    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+    return formula_rule(name, lambda param: MomentumState(np.zeros_like(param)), step, lr=lr)
 
 
+@factory
 def sgd(
-    lr: float = 0.1,
-    momentum: float = 0.0,
-    dampening: float = 0.0,
-    weight_decay: float = 0.0,
+    lr: NonNegative = 0.1,
+    momentum: NonNegative = 0.0,
+    dampening: DecayOrOne = 0.0,
+    weight_decay: NonNegative = 0.0,
     nesterov: bool = False,
 ) -> Rule:
     r"""Stochastic gradient descent exactly as ``torch.optim.SGD`` (Sutskever et al. 2013).
@@ -201,42 +158,18 @@ def sgd(
     multiplies :math:`b_t` at each step, so a schedule changes every later step at once; see
     :func:`momentum` for the lecture form where the velocity keeps the old rates.
     """
-    check_nonnegative("sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
-    check_decay("sgd", "dampening", dampening, one_allowed=True)
     if nesterov and (momentum <= 0.0 or dampening != 0.0):
         raise ValueError(
             "sgd: nesterov=True requires momentum > 0 and dampening == 0, "
             f"got momentum={momentum}, dampening={dampening}"
         )
-    default_lr = lr
 
-    def init(param: np.ndarray) -> SGDState:
-        return SGDState(b=None)
-
-    def update(
-        grad: np.ndarray,
-        state: SGDState,
-        param: np.ndarray,
-        *,
-        lr: float | None = None,
-        **_extras: object,
-    ) -> tuple[np.ndarray, SGDState]:
-        eta = default_lr if lr is None else lr
-        g = check_grad("sgd", grad, param)
-        if weight_decay != 0.0:
-            g = g + weight_decay * param
+    def step(g: np.ndarray, state: SGDState, param: np.ndarray, eta: float):
         if momentum == 0.0:
             return -eta * g, state
         b = g.copy() if state.b is None else momentum * state.b + (1.0 - dampening) * g
-        direction = g + momentum * b if nesterov else b
-        return -eta * direction, SGDState(b)
+        return -eta * (g + momentum * b if nesterov else b), SGDState(b)
 
-    hyperparams = {
-        "name": "sgd",
-        "lr": lr,
-        "momentum": momentum,
-        "dampening": dampening,
-        "weight_decay": weight_decay,
-        "nesterov": nesterov,
-    }
-    return Rule(init, update, hyperparams=MappingProxyType(hyperparams))
+    return formula_rule(
+        "sgd", lambda param: SGDState(b=None), step, lr=lr, weight_decay=weight_decay
+    )

@@ -8,6 +8,7 @@ in lines ``# expect: <grade_id>[ = <hint>]``.
 
 from __future__ import annotations
 
+import ast
 import csv
 import html
 import re
@@ -18,12 +19,13 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.notebooks import grade_id, is_test, read_source, source_path
+from autograder.notebooks import grade_id, is_answer, is_test, read_source, source_path
 from autograder.splice import parse_cells, submission
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = Path(__file__).with_name("autograder_cases")
 EXPECT = re.compile(r"^# expect: (\S+)(?: = (.+))?$", re.MULTILINE)
+ANY = "self, *args, **kwargs"  # the signature of an arbitrary answer's methods
 
 
 class Homework:
@@ -44,9 +46,23 @@ class Homework:
     def notebook(self, replacements: dict[str, str], *, blank: bool = False):
         return submission(self.release, self.source, replacements, blank=blank)
 
+    def arbitrary(self) -> nbformat.NotebookNode:
+        """The submission that answers with arbitrary objects: every function and method the
+        solution's answer cells define returns ``object()`` and touches nothing. It must earn no
+        more than the blank: a point for a side condition (an input left unchanged, purity) is
+        only earned together with the right result."""
+        return self.notebook(
+            {grade_id(c): arbitrary_answer(c.source) for c in self.source.cells if is_answer(c)}
+        )
+
     def case_notebooks(self) -> dict[str, nbformat.NotebookNode]:
-        """The solution, the blank release and one submission per typical mistake."""
-        notebooks = {"solution": self.notebook({}), "blank": self.release}
+        """The solution, the blank release, the arbitrary answers and one submission per
+        typical mistake."""
+        notebooks = {
+            "solution": self.notebook({}),
+            "blank": self.release,
+            "arbitrary": self.arbitrary(),
+        }
         for case in self.cases:
             replacements, blank = parse_cells(case.read_text())
             notebooks[case.stem] = self.notebook(replacements, blank=blank)
@@ -70,14 +86,32 @@ class Homework:
         return {name for name, points in self.points.items() if float(row[name]) < points}
 
 
+def arbitrary_answer(solution: str) -> str:
+    """An answer cell defining the solution's top-level functions and classes, each function and
+    method returning ``object()`` (a class's ``__init__`` accepts anything and does nothing)."""
+    lines = []
+    for node in ast.parse(solution).body:
+        if isinstance(node, ast.FunctionDef):
+            lines += [f"def {node.name}(*args, **kwargs):", "    return object()"]
+        elif isinstance(node, ast.ClassDef):
+            lines += [f"class {node.name}:", f"    def __init__({ANY}):", "        pass"]
+            for method in node.body:
+                if isinstance(method, ast.FunctionDef) and method.name != "__init__":
+                    lines += [f"    def {method.name}({ANY}):", "        return object()"]
+    return "\n".join(lines)
+
+
 def expectations(path: Path) -> dict[str, str]:
     """The tests a case must fail, each with the hint its message must contain ("" if none)."""
     return {name: hint or "" for name, hint in EXPECT.findall(path.read_text())}
 
 
-def autograder(*args: str | Path) -> subprocess.CompletedProcess:
+def autograder(*args: str | Path, user: str | None = None) -> subprocess.CompletedProcess:
+    """``python -m autograder ARGS`` from the repository root (as ``user``, if given: the
+    tests run as root, an instructor often does not), which must succeed."""
+    as_user = ["runuser", "-u", user, "--"] if user else []
     run = subprocess.run(
-        [sys.executable, "-m", "autograder", *map(str, args)],
+        [*as_user, sys.executable, "-m", "autograder", *map(str, args)],
         cwd=REPO,
         capture_output=True,
         text=True,

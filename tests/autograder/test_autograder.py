@@ -52,6 +52,21 @@ def test_check_array_names_first_wrong_entry_expected_and_received():
     )
 
 
+def test_an_exact_check_prints_every_digit_of_a_rounding_error():
+    x = np.array([0.21673547751431738, 0.5])
+    restored = x.copy()
+    restored[0] += 1e-4  # put back by arithmetic: off in the last bit
+    restored[0] -= 2e-4
+    restored[0] += 1e-4
+    check_array("x", x.copy(), x, rtol=0, atol=0)
+    with pytest.raises(CheckFailed) as failure:
+        check_array("x", restored, x, rtol=0, atol=0)
+    assert str(failure.value) == (
+        "x: wrong value at index (0,): expected 0.21673547751431738, got 0.21673547751431735, "
+        "which differs by -2.8e-17 (1 of 2 entries differ)."
+    )
+
+
 def test_check_array_reports_shape_and_none():
     with pytest.raises(CheckFailed, match=r"expected shape \(2, 3\), got shape \(3, 2\)"):
         check_array("W.grad", np.zeros((3, 2)), np.zeros((2, 3)))

@@ -1,5 +1,6 @@
 """Every homework, graded as one class through the command line: the instructor's solution gets
-full marks, the blank release gets zero, each correct solution written another way
+full marks, the blank release gets zero and so do arbitrary answers (every function returns
+``object()``: no point for a side condition alone), each correct solution written another way
 (``tests/autograder/autograder_cases/<assignment>/correct_*.cells``) gets full marks too, and
 each typical mistake (every other ``.cells`` file there) loses exactly the points of the tests
 it names, with the hint it names in the feedback."""
@@ -58,6 +59,14 @@ def test_solution_gets_full_marks_and_blank_gets_zero(assignment, tmp_path_facto
     assert grades["blank"]["score"] == "0" and grades["blank"]["status"] == "graded"
     messages = feedback_messages(run["out"], "blank", homework.points)
     assert set(messages) == set(homework.points)
+
+
+@pytest.mark.parametrize("assignment", grouped(ASSIGNMENTS, lambda a: a))
+def test_arbitrary_answers_earn_no_more_than_the_blank(assignment, tmp_path_factory):
+    run = graded(assignment, tmp_path_factory)
+    grades, homework = run["grades"], run["homework"]
+    earned = set(homework.points) - homework.failed_tests(grades["arbitrary"])
+    assert float(grades["arbitrary"]["score"]) <= float(grades["blank"]["score"]), earned
 
 
 @pytest.mark.parametrize("case", grouped(CORRECT, lambda case: case[0]), ids="/".join)

@@ -483,10 +483,15 @@ def write_class(archive: Path, entries: list[tuple[str, object]]) -> Path:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hostile")
+    return grade_hostile_class(tmp_path_factory.mktemp("hostile"), autograder)
+
+
+def grade_hostile_class(folder: Path, run_autograder) -> dict:
+    """Grade the ordinary students alone, then the hostile class with them again, in ``folder``
+    with ``run_autograder(*args)`` (``python -m autograder ARGS``); what the tests check."""
     alone_class = {"solution": HW1.notebook({}), "sigmoid_plus": _case("sigmoid_plus")}
     out = folder / "out"
-    alone = autograder(
+    alone = run_autograder(
         "grade", ASSIGNMENT, write_zip(folder / "alone.zip", alone_class), "--out", out, *LIMITS
     )
     grades_alone = read_grades(out)
@@ -523,7 +528,7 @@ def graded(tmp_path_factory):
     entries += [("lms-export/again_sigmoid_plus.ipynb", alone_class["sigmoid_plus"])]
     entries += [(a.zip_name or f"lms-export/{a.student}.ipynb", a.content) for a in class_attacks]
     archive = write_class(paths["archive"], entries)
-    run = autograder("grade", ASSIGNMENT, archive, "--out", out, *LIMITS)
+    run = run_autograder("grade", ASSIGNMENT, archive, "--out", out, *LIMITS)
     listener.close()
     return {
         "out": out,
@@ -633,11 +638,22 @@ def test_readme_table_is_this_run(graded):
     )
 
 
+def test_the_run_record_names_the_strongest_tier_this_machine_offers(graded):
+    from autograder import sandbox
+
+    tier = sandbox.choose("auto").name
+    assert json.loads((graded["out"] / "run.json").read_text())["sandbox"] == tier
+    assert f"sandbox: {tier}" in graded["run"].stdout
+
+
 def test_the_grader_refuses_to_run_unsandboxed_without_the_flag(tmp_path, monkeypatch):
     from autograder import __main__ as cli
     from autograder import sandbox
 
-    monkeypatch.setattr(sandbox, "problem", lambda: "`bwrap` is not installed (test)")
+    monkeypatch.setattr(sandbox, "bwrap_problem", lambda: "`bwrap` is not installed (test)")
+    for tier in (sandbox.Cgroup2, sandbox.Cgroup1, sandbox.Rlimit):
+        monkeypatch.setattr(tier, "problem", classmethod(lambda cls: sandbox.bwrap_problem()))
+    monkeypatch.setattr(sandbox, "choose", sandbox.choose.__wrapped__)
     archive = write_zip(tmp_path / "c.zip", {"s": b"{}"})
     assert cli.main(["grade", ASSIGNMENT, str(archive), "--out", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()

@@ -188,3 +188,26 @@ def test_decaying_schedules_calm_the_constant_rate_and_quadratic_decay_stops_sho
     steps_per_epoch = len(lrs) // histories["linear"].epochs
     assert np.all(lrs[:steps_per_epoch] == 1.0)
     assert lrs[steps_per_epoch] == 0.5
+
+
+# ----- a rate above 2 eta_opt escapes a narrow local minimum; decay then settles ----------------
+
+
+def test_shallow_and_deep_minima_and_their_rate_thresholds():
+    problem = convergence.shallow_and_deep()
+    shallow = convergence.local_minimum(problem, 0.0)
+    assert abs(problem.grad([shallow])[0]) < 1e-10
+    assert 2 / problem.hessian(np.array([shallow]))[0, 0] < 0.02  # 2 eta_opt of the narrow dent
+    assert 2 / problem.hessian(np.array([2.0]))[0, 0] == pytest.approx(1.0)
+    assert problem.value([shallow]) > 2.0 > 1e-12 > problem.value([2.0])
+
+
+def test_a_rate_above_twice_the_optimum_escapes_and_only_a_decayed_one_settles():
+    problem = convergence.shallow_and_deep()
+    shallow = convergence.local_minimum(problem, 0.0)
+    runs = convergence.escape_runs()
+    assert abs(runs["small"][-1] - shallow) < 1e-9  # below its 2 eta_opt: stays in the dent
+    assert abs(runs["large"][-1]) > 1e6  # above 2 eta_opt of both minima: never settles
+    assert abs(runs["large"][2] - shallow) > 1.0  # ... after leaving the dent at once
+    decayed = runs["large, decayed"]
+    assert abs(decayed[2] - shallow) > 1.0 and abs(decayed[-1] - 2.0) < 1e-9

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from course.experiments import ch08_tricks as tricks
+from minidl import layers
 
 pytestmark = pytest.mark.book
 
@@ -148,3 +149,42 @@ def test_a_correct_net_overfits_a_tiny_subset_and_a_buggy_one_cannot():
     curves = tricks.overfit_tiny_subset()
     assert curves["correct"][-1] < 0.01
     assert curves["softmax before the loss"][-1] > 1.0
+
+
+# ----- batch norm at inference: a population pass after training ------------------------------
+
+
+def test_population_pass_sets_each_layer_to_the_statistics_of_its_own_inputs():
+    split = tricks.digits_split()
+    model = tricks.deep_relu_net(batch_norm=True, seed=0)
+    tricks.population_statistics(model, split.train.X)
+    h = split.train.X
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNorm):
+            np.testing.assert_allclose(layer.running_mean, h.mean(axis=0), atol=1e-12)
+            np.testing.assert_allclose(layer.running_var, h.var(axis=0, ddof=1), rtol=1e-12)
+        h = layer.forward(h)
+    assert not model.training
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_population_statistics_beat_running_averages_and_rescue_a_slow_momentum(seed):
+    usual = tricks.batchnorm_inference_statistics(seed=seed, momentum=0.1)
+    assert usual.val_loss["population pass"] < usual.val_loss["running averages"]
+    assert usual.train_loss["population pass"] < usual.train_loss["running averages"]
+    slow = tricks.batchnorm_inference_statistics(seed=seed, momentum=0.01)
+    assert slow.val_loss["running averages"] > 2.5 * slow.val_loss["population pass"]
+    assert slow.mean_gap > 0.5 > usual.mean_gap
+    # The pass uses the final weights only: the momentum no longer matters.
+    assert slow.val_loss["population pass"] == pytest.approx(usual.val_loss["population pass"])
+
+
+# ----- gradient noise where it helps --------------------------------------------------------------
+
+
+def test_noise_escapes_a_saddle_that_plain_descent_never_leaves():
+    escape = tricks.saddle_escape_with_noise()
+    assert escape["plain"][-1] < 1e-10 and escape["plain"].min() >= 0.0  # stuck at the saddle
+    for run in escape["noisy"]:
+        assert np.argmax(run < -0.2) < 100 and run.min() < -0.2
+        assert abs(run[-1] + 0.25) < 1e-3

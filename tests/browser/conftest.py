@@ -161,6 +161,13 @@ class Visit:
     base: str
     external_requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    failed_responses: list[str] = field(default_factory=list)  # "404 http://127.0.0.1:.../x"
+
+    def assert_clean(self, where: str) -> None:
+        """Nothing left the local server, nothing was logged as an error, nothing was missing."""
+        assert not self.external_requests, f"{where} requested {self.external_requests}"
+        assert not self.console_errors, f"{where} logged {self.console_errors}"
+        assert not self.failed_responses, f"{where} got error responses {self.failed_responses}"
 
     def goto(self, docname: str) -> None:
         """Open ``docname`` (e.g. ``book/intro``) and wait until its maths is typeset."""
@@ -191,7 +198,19 @@ def browser_page(browser, server: str) -> Iterator[Visit]:
         else:
             route.continue_()
 
+    def response(response) -> None:
+        if response.status >= 400:
+            visit.failed_responses.append(f"{response.status} {response.url}")
+
+    def request_failed(request) -> None:
+        # Aborted external requests are recorded by route(); ERR_ABORTED on a local one means
+        # the tab navigated away before it finished (the toc walk clicks on at once): not a miss.
+        if urlsplit(request.url).netloc == local and request.failure != "net::ERR_ABORTED":
+            visit.failed_responses.append(f"{request.failure} {request.url}")
+
     context.route("**/*", route)
+    page.on("response", response)
+    page.on("requestfailed", request_failed)
     page.on("console", lambda m: m.type == "error" and visit.console_errors.append(m.text))
     page.on("pageerror", lambda error: visit.console_errors.append(str(error)))
     yield visit

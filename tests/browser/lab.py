@@ -111,6 +111,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         f"--IdentityProvider.token={TOKEN}",
         f"--ServerApp.root_dir={root}",
         "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
         "--LabApp.news_url=",
     ]
     log = (root / "lab.log").open("w")
@@ -214,13 +215,14 @@ def open_notebook(browser, lab: str):
     """``open_notebook(path)``: a fresh tab with ``path`` open and its kernel ready."""
     contexts, console = [], []
 
-    def opener(path: str) -> Notebook:
+    def opener(path: str, *, front_end: str = "lab/tree") -> Notebook:
+        """``front_end``: ``lab/tree`` (JupyterLab) or ``notebooks`` (Notebook 7)."""
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         contexts.append(context)
         page = context.new_page()
         page.on("console", lambda m: m.type == "error" and console.append(m.text))
         page.on("pageerror", lambda error: console.append(str(error)))
-        page.goto(f"{lab}/lab/tree/{path}?token={TOKEN}", wait_until="load")
+        page.goto(f"{lab}/{front_end}/{path}?token={TOKEN}", wait_until="load")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         notebook = Notebook(page, path)
         notebook.wait_idle()

@@ -1,7 +1,8 @@
 """The built book in a real browser: offline, typeset, accessible, with working sliders.
 
 Every page listed in ``_toc.yml`` (plus a test-only slider page) is opened in Chromium through a
-local server; any request to another host is aborted and fails the page.
+local server; any request to another host is aborted and fails the page, and so does any response
+with an error status (a missing favicon, image, script or stylesheet: a 404).
 """
 
 from __future__ import annotations
@@ -67,10 +68,7 @@ def test_no_html_file_loads_a_remote_resource(built_book: Path) -> None:
 def test_page_loads_offline_typeset_and_accessible(browser_page, docname: str) -> None:
     browser_page.goto(docname)
     page = browser_page.page
-    assert not browser_page.external_requests, (
-        f"{docname} requested {browser_page.external_requests}"
-    )
-    assert not browser_page.console_errors, f"{docname} logged {browser_page.console_errors}"
+    browser_page.assert_clean(docname)
 
     untypeset = page.evaluate(
         """() => [...document.querySelectorAll('.math')]
@@ -141,7 +139,7 @@ def test_every_static_slider_moves_the_figure(built_book: Path, browser_page) ->
                     f"{docname}: slider {i} set: same image"
                 )
                 assert after_set["values"][i] != after_key["values"][i]
-    assert not browser_page.console_errors, browser_page.console_errors
+    browser_page.assert_clean("the slider pages")
 
 
 def test_fixture_slider_shows_formatted_values_and_frame_alt_text(browser_page) -> None:
@@ -169,7 +167,7 @@ def test_search_finds_a_chapter_one_term(browser_page) -> None:
     hrefs = [a.get_attribute("href") for a in results.all()]
     expected = "ch01-backprop" if any("ch01-backprop" in p for p in PAGES) else "book/intro"
     assert any(expected in href for href in hrefs), f"search results {hrefs} miss {expected}"
-    assert not browser_page.console_errors, browser_page.console_errors
+    browser_page.assert_clean("the search page")
 
 
 def test_next_and_previous_links_walk_the_toc_in_order(browser_page) -> None:
@@ -184,6 +182,21 @@ def test_next_and_previous_links_walk_the_toc_in_order(browser_page) -> None:
         page.locator("a.left-prev").click()
         page.wait_for_load_state("load")
         assert page.url.endswith(f"/{docname}.html"), f"previous led to {page.url}"
+    browser_page.assert_clean("the walk through the toc")
+
+
+def test_every_page_names_a_favicon_that_loads(built_book: Path, browser_page) -> None:
+    # Without a <link rel="icon">, a browser asks for /favicon.ico on the first visit: a 404.
+    for docname in PAGES:
+        html = (built_book / f"{docname}.html").read_text(encoding="utf-8")
+        assert re.search(r'<link[^>]+rel="(?:shortcut )?icon"', html), f"{docname}: no favicon"
+    browser_page.goto(PAGES[0])
+    href = browser_page.page.evaluate("() => document.querySelector('link[rel~=icon]').href")
+    response = browser_page.page.request.get(href)
+    assert response.ok and response.body().lstrip().startswith(b"<svg"), (
+        f"favicon {href} -> {response.status}"
+    )
+    browser_page.assert_clean(PAGES[0])
 
 
 @pytest.mark.parametrize("docname", PAGES)

@@ -9,11 +9,11 @@ from minidl.gradcheck import (
     check_gradient,
     check_layer,
     numerical_gradient,
+    random_direction_check,
     relative_error,
-    weight_difference_check,
 )
 
-pytestmark = pytest.mark.layers
+pytestmark = pytest.mark.gradcheck
 
 
 def cubic(x: np.ndarray) -> float:
@@ -118,28 +118,28 @@ def test_check_gradient_shape_mismatch_names_both_shapes(x):
         check_gradient(cubic, np.zeros((3, 4)), x)
 
 
-def test_weight_difference_check(x):
+def test_random_direction_check(x):
     rng = np.random.default_rng(2)
     original = x.copy()
-    assert weight_difference_check(cubic, cubic_grad(x), x, rng=rng) < 1e-8
+    assert random_direction_check(cubic, cubic_grad(x), x, rng=rng) < 1e-8
     np.testing.assert_array_equal(x, original)
     wrong = cubic_grad(x) + rng.standard_normal(x.shape)
-    assert weight_difference_check(cubic, wrong, x, rng=rng) > 1e-3
+    assert random_direction_check(cubic, wrong, x, rng=rng) > 1e-3
 
 
-def test_weight_difference_check_calls_f_twice(x):
+def test_random_direction_check_calls_f_twice(x):
     calls = []
-    weight_difference_check(
+    random_direction_check(
         lambda v: calls.append(1) or cubic(v), cubic_grad(x), x, rng=np.random.default_rng(0)
     )
     assert len(calls) == 2
 
 
-def test_weight_difference_check_validates_its_arguments(x):
+def test_random_direction_check_validates_its_arguments(x):
     with pytest.raises(TypeError, match=r"numpy\.random\.Generator"):
-        weight_difference_check(cubic, cubic_grad(x), x, rng=np.random.RandomState(0))
-    with pytest.raises(ValueError, match=r"weight_difference_check.*\(2,\).*\(4, 3\)"):
-        weight_difference_check(cubic, np.zeros(2), x, rng=np.random.default_rng(0))
+        random_direction_check(cubic, cubic_grad(x), x, rng=np.random.RandomState(0))
+    with pytest.raises(ValueError, match=r"random_direction_check.*\(2,\).*\(4, 3\)"):
+        random_direction_check(cubic, np.zeros(2), x, rng=np.random.default_rng(0))
 
 
 def test_check_layer_reports_the_input_and_every_parameter():

@@ -8,7 +8,7 @@ import pytest
 
 from minidl import init
 
-pytestmark = pytest.mark.layers
+pytestmark = pytest.mark.init
 
 SHAPE = (400, 600)  # (fan_out, fan_in): 240k samples, so the std is estimated to ~0.15%
 FAN_IN, FAN_OUT = 600, 400

@@ -18,7 +18,7 @@ from minidl.losses import (
     softmax_cross_entropy,
 )
 
-pytestmark = pytest.mark.layers
+pytestmark = pytest.mark.losses
 
 TOLERANCE = 1e-6
 

@@ -20,10 +20,13 @@ from minidl.optim.modifiers import (
 from minidl.optim.schedules import (
     ReduceOnPlateau,
     constant,
+    cosine_decay,
     exponential_decay,
     linear_decay,
+    one_cycle,
     quadratic_decay,
     step_decay,
+    warmup,
 )
 
 pytestmark = pytest.mark.optim
@@ -40,7 +43,7 @@ def test_schedules_follow_their_formulas():
         [quadratic_decay(0.6)(k) for k in ks], [0.6 / (k + 1) ** 2 for k in ks]
     )
     np.testing.assert_allclose(
-        [exponential_decay(0.5, beta=0.2)(k) for k in ks], [0.5 * math.exp(-0.2 * k) for k in ks]
+        [exponential_decay(0.5, alpha=0.2)(k) for k in ks], [0.5 * math.exp(-0.2 * k) for k in ks]
     )
     assert [step_decay(1.0, factor=0.5, every=3)(k) for k in ks] == [
         1.0,
@@ -57,8 +60,8 @@ def test_schedules_follow_their_formulas():
 def test_schedules_reject_bad_arguments():
     with pytest.raises(ValueError, match=r"linear_decay: lr must be >= 0, got -0\.1"):
         linear_decay(-0.1)
-    with pytest.raises(ValueError, match="exponential_decay: beta must be >= 0, got -1"):
-        exponential_decay(0.1, beta=-1)
+    with pytest.raises(ValueError, match="exponential_decay: alpha must be >= 0, got -1"):
+        exponential_decay(0.1, alpha=-1)
     with pytest.raises(ValueError, match=r"step_decay: .* got factor=0\.5, every=0"):
         step_decay(0.1, factor=0.5, every=0)
     with pytest.raises(ValueError, match="constant: the step index k must be >= 0, got -1"):
@@ -246,3 +249,67 @@ def test_modifiers_do_not_mutate_and_check_shapes(modifier):
     np.testing.assert_array_equal(g, g_copy)
     with pytest.raises(ValueError, match=r"grad of shape \(3,\) does not match param of shape"):
         modifier.update(np.ones(3), modifier.init(w), w)
+
+
+# --- modern schedules against torch.optim.lr_scheduler ----------------------------------------
+
+
+def _torch_rates(make_scheduler, lr: float, steps: int) -> list[float]:
+    """The rate torch's scheduler gives before each of ``steps`` optimizer steps."""
+    torch = pytest.importorskip("torch")
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = make_scheduler(torch.optim.lr_scheduler, optimizer)
+    rates = []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+@pytest.mark.torch_oracle
+def test_cosine_decay_matches_torch_cosine_annealing():
+    reference = _torch_rates(lambda s, o: s.CosineAnnealingLR(o, T_max=40, eta_min=0.01), 0.5, 41)
+    ours = cosine_decay(0.5, 40, min_lr=0.01)
+    np.testing.assert_allclose([ours(k) for k in range(41)], reference, rtol=1e-12, atol=1e-15)
+    assert ours(40) == ours(100) == pytest.approx(0.01)  # holds the floor after the end
+
+
+@pytest.mark.torch_oracle
+def test_warmup_then_cosine_matches_torch_sequential_lr():
+    def make(s, o):
+        ramp = s.LinearLR(o, start_factor=0.1, end_factor=1.0, total_iters=5)
+        return s.SequentialLR(o, [ramp, s.CosineAnnealingLR(o, T_max=20)], milestones=[5])
+
+    ours = warmup(cosine_decay(0.4, 20), 5, start_factor=0.1)
+    np.testing.assert_allclose(
+        [ours(k) for k in range(25)], _torch_rates(make, 0.4, 25), rtol=1e-12
+    )
+
+
+@pytest.mark.torch_oracle
+@pytest.mark.parametrize("steps, pct_start", [(100, 0.3), (37, 0.25), (10, 0.5)])
+def test_one_cycle_matches_torch(steps, pct_start):
+    settings = dict(pct_start=pct_start, div_factor=20.0, final_div_factor=100.0)
+    reference = _torch_rates(
+        lambda s, o: s.OneCycleLR(
+            o, max_lr=0.8, total_steps=steps, cycle_momentum=False, **settings
+        ),
+        0.8,
+        steps,
+    )
+    ours = one_cycle(0.8, steps, **settings)
+    np.testing.assert_allclose([ours(k) for k in range(steps)], reference, rtol=1e-12)
+
+
+def test_warmup_and_cosine_shapes_and_errors():
+    ramp = warmup(constant(1.0), 4)
+    assert [ramp(k) for k in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    cycle = one_cycle(1.0, 10)
+    assert cycle(0) == pytest.approx(1 / 25) and max(cycle(k) for k in range(10)) == 1.0
+    with pytest.raises(ValueError, match="cosine_decay: steps must be an integer >= 1, got 0"):
+        cosine_decay(0.1, 0)
+    with pytest.raises(ValueError, match=r"warmup: start_factor must be in \[0, 1\], got 2"):
+        warmup(constant(0.1), 3, start_factor=2)
+    with pytest.raises(ValueError, match="one_cycle: need 0 < pct_start < 1"):
+        one_cycle(0.1, 10, pct_start=1.0)

@@ -7,7 +7,7 @@ import pytest
 
 from minidl import tuning
 
-pytestmark = pytest.mark.train
+pytestmark = pytest.mark.tuning
 
 
 def quadratic(lr, decay=0.0):

@@ -1,0 +1,139 @@
+"""Experiments of the appendix "In practice today" (book/appendix-practice.md): the modern
+counterparts of the lectures' tricks, run on the framework.
+
+- :func:`cliff`, :func:`cliff_runs`: one huge gradient at a cliff throws plain gradient descent
+  far away; clipping its norm (:func:`minidl.optim.clip_by_norm`) bounds the step
+  (Pascanu, Mikolov and Bengio 2013).
+- :func:`schedule_curves`: warm-up, cosine and one-cycle schedules of
+  :mod:`minidl.optim.schedules` (tested against ``torch.optim.lr_scheduler`` in tests/minidl).
+- :func:`initial_losses`: the first sanity check of a classifier, a loss of about
+  :math:`\\log C` at initialization, and what a too large output layer does to it.
+- :func:`update_ratios`: the ratio :math:`\\|\\Delta W\\| / \\|W\\|` of each update, the
+  practitioners' gauge of a learning rate (Karpathy's rule of thumb: about :math:`10^{-3}`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from course.experiments import ch08_tricks as tricks
+from minidl import layers, losses, optim, train
+from minidl.data import Problem
+from minidl.optim import schedules
+
+# ----- gradient clipping at a cliff --------------------------------------------------------------
+
+CLIFF_HEIGHT, CLIFF_SHARPNESS, CLIFF_AT, BOWL_MINIMUM = 10.0, 20.0, 1.0, 4.0
+
+
+def cliff() -> Problem:
+    r"""A bowl with a cliff: :math:`L(w) = (w - 4)^2 / 8 + h\, \sigma\big(s (1 - w)\big)`,
+    :math:`h = 10`, :math:`s = 20`. Left of :math:`w = 1` a plateau of height about 10 falls, over
+    a width of about :math:`1/s`, onto a gentle bowl with its minimum at :math:`w^* \approx 4`;
+    on the wall the slope reaches :math:`h s / 4 = 50`."""
+    h, s, c, m = CLIFF_HEIGHT, CLIFF_SHARPNESS, CLIFF_AT, BOWL_MINIMUM
+
+    def sig(w):
+        return 1 / (1 + np.exp(-s * (c - w[..., 0])))
+
+    def grad(w):
+        return ((w[..., 0] - m) / 4 - h * s * sig(w) * (1 - sig(w)))[..., None]
+
+    def hessian(w):
+        p = sig(w)
+        return np.array([[0.25 + h * s**2 * p * (1 - p) * (1 - 2 * p)]])
+
+    return Problem(
+        "cliff",
+        1,
+        value=lambda w: (w[..., 0] - m) ** 2 / 8 + h * sig(w),
+        grad=grad,
+        hessian=hessian,
+        minimizer=[m],
+        minimum=0.0,
+    )
+
+
+def cliff_runs(
+    *, lr: float = 0.5, max_norm: float = 1.0, w0: float = 0.0, steps: int = 60
+) -> dict[str, np.ndarray]:
+    """Gradient descent on :func:`cliff` from the plateau, plain and with its gradient clipped to
+    norm ``max_norm``: ``{"plain" | "clipped": w_0..w_T}``."""
+    problem = cliff()
+    rules = {
+        "plain": optim.gradient_descent(lr),
+        "clipped": optim.chain(optim.clip_by_norm(max_norm), optim.gradient_descent(lr)),
+    }
+    runs = {}
+    for name, rule in rules.items():
+        w = np.array([w0])
+        state = rule.init(w)
+        path = [w]
+        for _ in range(steps):
+            step, state = rule.update(problem.grad(w), state, w)
+            w = w + step
+            path.append(w)
+        runs[name] = np.array(path)[:, 0]
+    return runs
+
+
+# ----- the modern schedules -----------------------------------------------------------------------
+
+
+def schedule_curves(lr: float = 1.0, steps: int = 100, warm: int = 10) -> dict[str, np.ndarray]:
+    """Rates of step decay, cosine, warm-up + cosine and one-cycle over ``steps`` updates."""
+    shapes = {
+        "step decay": schedules.step_decay(lr, 0.1, steps // 3 + 1),
+        "cosine": schedules.cosine_decay(lr, steps),
+        "warm-up + cosine": schedules.warmup(schedules.cosine_decay(lr, steps - warm), warm),
+        "one-cycle": schedules.one_cycle(lr, steps),
+    }
+    return {name: np.array([s(k) for k in range(steps)]) for name, s in shapes.items()}
+
+
+# ----- sanity checks of a training run ---------------------------------------------------------
+
+
+def initial_losses(*, seed: int = 0, output_gain: float = 0.01) -> dict[str, float]:
+    """Cross-entropy on the digits' training set of a fresh 64-32-10 ReLU MLP, as initialized and
+    with its output layer's weights scaled by ``output_gain``, against :math:`\\log 10`."""
+    split = tricks.digits_split()
+    loss = losses.SoftmaxCrossEntropy()
+    model = layers.mlp([64, 32, 10], rng=np.random.default_rng(seed))
+    out = {"log C": float(np.log(10)), "as initialized": 0.0, "small output layer": 0.0}
+    out["as initialized"] = float(loss.forward(model.forward(split.train.X), split.train.y))
+    model[-1].W.value *= output_gain
+    out["small output layer"] = float(loss.forward(model.forward(split.train.X), split.train.y))
+    return out
+
+
+class UpdateRatios(NamedTuple):
+    ratios: dict[float, np.ndarray]  # learning rate -> ||step|| / ||W, b|| of layer 0, per update
+    val_loss: dict[float, float]  # learning rate -> validation loss after the run
+
+
+def update_ratios(lrs=(0.01, 0.1, 1.0), *, seed: int = 0, epochs: int = 1) -> UpdateRatios:
+    """Train the 64-32-10 ReLU MLP on the digits with plain SGD (batches of 64) at each rate and
+    divide every update's step norm in the first layer by that layer's parameter norm at the
+    end of the run."""
+    split = tricks.digits_split()
+    ratios, val = {}, {}
+    for lr in lrs:
+        model = layers.mlp([64, 32, 10], rng=np.random.default_rng(seed))
+        history = train.train(
+            model,
+            losses.SoftmaxCrossEntropy(),
+            optim.gradient_descent(lr),
+            split.train,
+            val_data=split.val,
+            epochs=epochs,
+            batch_size=64,
+            rng=np.random.default_rng(seed + 1),
+        )
+        first = next(iter(history.step_norm))
+        size = np.sqrt(sum(float(np.sum(p.value**2)) for p in model[0].parameters()))
+        ratios[lr] = np.array(history.step_norm[first]) / size
+        val[lr] = float(history.val_loss[-1])
+    return UpdateRatios(ratios, val)
