@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from chromium import CHROMIUM, CHROMIUM_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
 WORK = REPO / "_build" / "browser-test"
@@ -37,16 +38,6 @@ SCREENSHOTS = WORK / "screenshots"
 BOOK_SOURCES = ("_ext", "book", "exercises")  # the homework pages link to the released notebooks
 FIXTURE_PAGE = "book/browser-fixture-sliders"
 BUILD_FLAGS = ("--warningiserror", "--nitpick", "--keep-going")  # as in the Makefile's `book`
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def toc_files(toc: dict) -> list[str]:

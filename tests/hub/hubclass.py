@@ -15,19 +15,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 (the hub suite imports them from here)
+
 from autograder import hub
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ASSIGNMENT = "hw1-backprop"
 # The students of the run: alice and bob in the browser, dave, erin and fay in a terminal.
 ROSTER = ("alice", "bob", "dave", "erin", "fay")
