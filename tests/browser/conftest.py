@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from chromium import CHROMIUM, CHROMIUM_ARGS
+from toc import FIXTURE_PAGE, toc_files  # noqa: F401 (test modules import from toc)
 
 REPO = Path(__file__).resolve().parents[2]
 WORK = REPO / "_build" / "browser-test"
@@ -36,29 +37,7 @@ SOURCE = WORK / "src"
 HTML = SOURCE / "_build" / "html"
 SCREENSHOTS = WORK / "screenshots"
 BOOK_SOURCES = ("_ext", "book", "exercises")  # the homework pages link to the released notebooks
-FIXTURE_PAGE = "book/browser-fixture-sliders"
 BUILD_FLAGS = ("--warningiserror", "--nitpick", "--keep-going")  # as in the Makefile's `book`
-
-
-def toc_files(toc: dict) -> list[str]:
-    """Every ``file`` of a Jupyter Book ``_toc.yml`` (root first), in reading order."""
-    files = [toc["root"]]
-
-    def walk(entries: list[dict]) -> None:
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            for key in ("parts", "chapters", "sections"):
-                walk(entry.get(key, []))
-
-    walk(toc.get("parts", []) + toc.get("chapters", []) + toc.get("sections", []))
-    return [re.sub(r"\.(md|ipynb)$", "", name) for name in files]
-
-
-def book_pages() -> list[str]:
-    """The pages the browser suite walks: the real book's toc, then the fixture page."""
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    return [*toc_files(toc), FIXTURE_PAGE]
 
 
 def _sync_sources() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import FIXTURE_PAGE, book_pages
+from toc import FIXTURE_PAGE, book_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
