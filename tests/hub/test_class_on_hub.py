@@ -32,7 +32,7 @@ from autograder.splice import parse_cells, submission
 
 pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.xdist_group("hub")]
 
-MISTAKE = REPO / "tests" / "autograder_cases" / ASSIGNMENT / "sigmoid_plus.cells"
+MISTAKE = REPO / "tests" / "autograder" / "autograder_cases" / ASSIGNMENT / "sigmoid_plus.cells"
 CHAPTER_PAGE = REPO / "book" / "ch02-gradient-descent" / "quadratic-1d.md"
 TIMEOUT_MS = 120_000
 KERNEL_TIMEOUT_MS = 300_000
