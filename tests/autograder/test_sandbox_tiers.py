@@ -21,7 +21,8 @@ from normaluser import as_user, instructor, user_folder  # noqa: F401 (fixtures)
 from autograder import __main__ as cli
 from autograder import sandbox
 
-pytestmark = [pytest.mark.autograder]
+# One xdist group with the other normal-user tests and the hub suite (test_class_on_hub.py).
+pytestmark = [pytest.mark.autograder, pytest.mark.xdist_group("hostile")]
 ASSIGNMENT = "hw1-backprop"
 
 

@@ -30,7 +30,10 @@ from autograder import hub
 from autograder.notebooks import grade_id, is_test, read_source, source_path
 from autograder.splice import parse_cells, submission
 
-pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.xdist_group("hub")]
+# In the "hostile" group with every test that grades as a normal user: the hub makes
+# solutions/ and tests/ owner-only while its students are logged in, which such a user could
+# not grade through.
+pytestmark = [pytest.mark.hub, pytest.mark.slow, pytest.mark.xdist_group("hostile")]
 
 MISTAKE = REPO / "tests" / "autograder" / "autograder_cases" / ASSIGNMENT / "sigmoid_plus.cells"
 CHAPTER_PAGE = REPO / "book" / "ch02-gradient-descent" / "quadratic-1d.md"
