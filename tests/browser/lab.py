@@ -222,6 +222,9 @@ def open_notebook(browser, lab: str):
         page = context.new_page()
         page.on("console", lambda m: m.type == "error" and console.append(m.text))
         page.on("pageerror", lambda error: console.append(str(error)))
+        if front_end == "lab/tree":  # a workspace of its own: JupyterLab would reopen, and
+            # start a kernel for, every notebook an earlier tab had open in a shared one
+            front_end = f"lab/workspaces/test-{len(contexts)}-{time.monotonic_ns()}/tree"
         page.goto(f"{lab}/{front_end}/{path}?token={TOKEN}", wait_until="load")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         notebook = Notebook(page, path)
