@@ -9,11 +9,13 @@ from lab import CHAPTER_PAGES, RAW_MYST, SLIDER_PAGES, Notebook
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("lab-pages")]
 
 
+# What JupyterLab's widget manager writes where a widget cannot be shown.
+WIDGET_ERRORS = ("Failed to create view", "Error displaying widget", "Click to show javascript")
+
+
 def _widget_problems(notebook: Notebook) -> list[str]:
     text = notebook.page.inner_text(".jp-Notebook")
-    problems = [
-        line for line in text.splitlines() if "Failed to create view" in line or "Error" in line
-    ]
+    problems = [line for line in text.splitlines() if any(e in line for e in WIDGET_ERRORS)]
     problems += [m for m in notebook.console if "widget" in m.lower() or "view" in m.lower()]
     return problems
 
