@@ -1,4 +1,5 @@
-"""Fixtures of the browser suite: a built copy of the book, a local web server, and Chromium.
+"""Fixtures of the browser suite: a built copy of the book, and a local web server (Chromium is
+``tests/conftest.py``'s).
 
 The book is copied (sources only, modification times kept so Sphinx sees unchanged pages as
 unchanged) into ``_build/browser-test/src`` together with a test-only page, ``fixture_sliders.md``,
@@ -28,7 +29,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from chromium import CHROMIUM, CHROMIUM_ARGS
 from toc import FIXTURE_PAGE, toc_files  # noqa: F401 (test modules import from toc)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,22 +107,6 @@ def server(built_book: Path) -> Iterator[str]:
     httpd.server_close()
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium under Playwright; a missing Chromium fails the suite, never skips it."""
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"{CHROMIUM} not found: the browser tests need Debian's Chromium. `make test` installs "
-            "it (apt-get update && apt-get install -y chromium, as root); install it and rerun."
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @dataclass
 class Visit:
     """A browser tab confined to the local server, with what went wrong on it so far."""
@@ -153,9 +137,9 @@ class Visit:
 
 
 @pytest.fixture
-def browser_page(browser, server: str) -> Iterator[Visit]:
+def browser_page(chromium, server: str) -> Iterator[Visit]:
     """A fresh tab whose requests outside the local server are aborted and recorded."""
-    context = browser.new_context()
+    context = chromium.new_context()
     page = context.new_page()
     visit = Visit(page, server)
     local = urlsplit(server).netloc

@@ -211,13 +211,13 @@ class Notebook:
 
 
 @pytest.fixture
-def open_notebook(browser, lab: str):
+def open_notebook(chromium, lab: str):
     """``open_notebook(path)``: a fresh tab with ``path`` open and its kernel ready."""
     contexts, console = [], []
 
     def opener(path: str, *, front_end: str = "lab/tree") -> Notebook:
         """``front_end``: ``lab/tree`` (JupyterLab) or ``notebooks`` (Notebook 7)."""
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
         contexts.append(context)
         page = context.new_page()
         page.on("console", lambda m: m.type == "error" and console.append(m.text))

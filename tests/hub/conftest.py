@@ -1,4 +1,5 @@
-"""Fixtures of the hub suite: a class on a real JupyterHub on 127.0.0.1, and Chromium.
+"""Fixtures of the hub suite: a class on a real JupyterHub on 127.0.0.1 (Chromium is
+``tests/conftest.py``'s).
 
 The class is made of real Unix accounts (created here with ``useradd``/``chpasswd``, as
 ``python -m autograder hub setup`` and an administrator's ``passwd`` would; they get names
@@ -29,8 +30,6 @@ from pathlib import Path
 
 import pytest
 from hubclass import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     REPO,
     ROLES,
     ROSTER,
@@ -103,15 +102,3 @@ def hub_class() -> Iterator[HubClass]:
         for path, mode in {**modes, **secrets_modes}.items():
             path.chmod(mode)
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make /usr/bin/chromium` installs Debian's Chromium")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()

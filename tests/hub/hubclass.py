@@ -15,8 +15,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 (the hub suite imports them from here)
-
 from autograder import hub
 
 REPO = Path(__file__).resolve().parents[2]
