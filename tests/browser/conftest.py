@@ -52,12 +52,14 @@ def _sync_sources() -> None:
     config = yaml.safe_load((REPO / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = "force"
     _write_if_changed(SOURCE / "_config.yml", yaml.safe_dump(config, sort_keys=False))
-    subprocess.run(  # the book links to the student kit, as `make book` builds it first
+    kit = subprocess.run(  # the book links to the student kit, as `make book` builds it first
         [sys.executable, "-m", "autograder", "kit", "--out", str(SOURCE / "_build" / "kit")],
         cwd=REPO,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if kit.returncode != 0:
+        pytest.fail(f"building the student kit failed ({kit.returncode}):\n{kit.stderr[-4000:]}")
     fixture = Path(__file__).with_name("fixture_sliders.md")
     shutil.copy2(fixture, SOURCE / f"{FIXTURE_PAGE}.md")
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
