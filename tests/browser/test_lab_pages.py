@@ -64,12 +64,16 @@ def _move_every_slider(notebook: Notebook, path: str) -> None:
                 arg=[image.element_handle(), before],
                 timeout=60_000,  # a comm round trip to the kernel; generous for a loaded machine
             )
-            # The caption is a widget of its own: its update may arrive just after the image's.
+            # The caption is a widget of its own: its update may arrive just after the image's,
+            # and it replaces its span (so look the span up anew inside the figure).
             try:
                 page.wait_for_function(
-                    "([span, old]) => span.innerText !== old",
-                    arg=[caption.element_handle(), alt_before],
-                    timeout=10_000,
+                    """([figure, old]) => {
+                        const span = figure.querySelector(".widget-html span[aria-live]");
+                        return span !== null && span.innerText !== old;
+                    }""",
+                    arg=[figure.element_handle(), alt_before],
+                    timeout=30_000,
                 )
             except PlaywrightTimeout:
                 pytest.fail(f"{path}: figure {f}, slider {h}: the alt text did not follow")
