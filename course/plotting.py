@@ -166,8 +166,12 @@ def trajectory(ax: Axes, path: np.ndarray, *, label: str, color: str | None = No
     ax.plot(*path[0], marker="o", color=COLORS["start"], linestyle="none")
 
 
-def new_figure(ncols: int = 1, *, width: float = 6.4, height: float = 4.0) -> tuple[Figure, list]:
-    """A figure with ``ncols`` axes side by side, in the course style."""
+def new_figure(
+    ncols: int = 1, *, nrows: int = 1, width: float = 6.4, height: float = 4.0
+) -> tuple[Figure, list]:
+    """A figure with ``nrows`` rows of ``ncols`` axes, in the course style; the axes row by row."""
     use_style()
-    fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False, layout="constrained")
-    return fig, list(axes[0])
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width, height), squeeze=False, layout="constrained"
+    )
+    return fig, list(axes.ravel())

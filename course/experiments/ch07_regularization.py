@@ -386,3 +386,72 @@ def width_sweep(widths, *, seeds: int = 2, epochs: int = 300) -> WidthSweep:
             test_error[i, seed] = np.mean(predicted != split.test.y)
         counts.append(sum(p.size for p in model.parameters()))
     return WidthSweep(widths, np.array(counts), train_error, test_error, len(split.train.y))
+
+
+@dataclass(frozen=True)
+class DepthVariance:
+    depths: np.ndarray  # hidden layers; a network has depth + 2 layers of units
+    sizes: np.ndarray  # training points per run
+    xs: np.ndarray  # the grid the boundaries are drawn on
+    ys: np.ndarray
+    prob: np.ndarray  # (sizes, depths, runs, *grid) probability of class 1
+    train_error: np.ndarray  # (sizes, depths, runs)
+
+    @property
+    def disagreement(self) -> np.ndarray:
+        """(sizes, depths): the share of the grid on which two runs classify differently,
+        averaged over every pair of runs."""
+        votes = (self.prob > 0.5).reshape(*self.prob.shape[:3], -1).mean(axis=2)
+        runs = self.prob.shape[2]
+        return (2 * votes * (1 - votes)).mean(axis=-1) * runs / (runs - 1)
+
+
+@functools.cache
+def depth_variance(
+    depths=(1, 2, 4, 9),
+    sizes=(100, 1000),
+    *,
+    runs: int = 6,
+    hidden: int = 144,
+    units_per_layer: int | None = None,
+    same_training_set: bool = False,
+    steps: int = 400,
+) -> DepthVariance:
+    r"""How much the decision boundary varies from run to run, against depth and data.
+
+    Each run draws its own noisy two-moons training set of the given size (all runs share one
+    if ``same_training_set``) and its own initialization, and trains a ReLU network with
+    ``depth`` hidden layers of ``hidden // depth`` units (the same number of hidden units at
+    every depth), or of ``units_per_layer`` units if given, by full-batch Adam for ``steps``
+    updates. For two runs, the disagreement is the share of a grid over the
+    data on which they predict different classes; with :math:`p(x)` the share of runs that
+    predict class 1 at :math:`x`, its average over all pairs is
+    :math:`\frac{R}{R-1}\,\overline{2p(1-p)}`, the variance term of a 0–1 classifier.
+    """
+    depths, sizes = np.asarray(depths), np.asarray(sizes)
+    xs, ys = np.meshgrid(np.linspace(-1.6, 2.6, 84), np.linspace(-1.2, 1.7, 58))
+    grid = np.column_stack([xs.ravel(), ys.ravel()])
+    prob = np.empty((sizes.size, depths.size, runs, *xs.shape))
+    train_error = np.empty((sizes.size, depths.size, runs))
+    for i, n in enumerate(sizes):
+        for j, depth in enumerate(depths):
+            for r in range(runs):
+                rng = np.random.default_rng([int(n), 0 if same_training_set else r])
+                X, y = data.two_moons(int(n) // 2, rng=rng, noise=0.3)
+                width = units_per_layer or hidden // int(depth)
+                model = layers.mlp(
+                    [2] + [width] * int(depth) + [2], rng=np.random.default_rng([int(depth), r])
+                )
+                with threadpool_limits(1):
+                    history = train.train(
+                        model,
+                        losses.SoftmaxCrossEntropy(),
+                        optim.adam(0.01),
+                        (X, y),
+                        epochs=steps,
+                        track_norms=False,
+                    )
+                train_error[i, j, r] = 1 - history.train_accuracy[-1]
+                model.eval()
+                prob[i, j, r] = layers.softmax(model.forward(grid))[:, 1].reshape(xs.shape)
+    return DepthVariance(depths, sizes, xs, ys, prob, train_error)

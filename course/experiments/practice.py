@@ -6,6 +6,8 @@ counterparts of the lectures' tricks, run on the framework.
   (Pascanu, Mikolov and Bengio 2013).
 - :func:`schedule_curves`: warm-up, cosine and one-cycle schedules of
   :mod:`minidl.optim.schedules` (tested against ``torch.optim.lr_scheduler`` in tests/minidl).
+- :func:`warmup_runs`: a deep ReLU network on the digits at rates too large for it, with and
+  without linear warm-up: whether warm-up lets it train, and when the runs blow up.
 - :func:`initial_losses`: the first sanity check of a classifier, a loss of about
   :math:`\\log C` at initialization, and what a too large output layer does to it.
 - :func:`update_ratios`: the ratio :math:`\\|\\Delta W\\| / \\|W\\|` of each update, the
@@ -14,9 +16,11 @@ counterparts of the lectures' tricks, run on the framework.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from course.experiments import ch08_tricks as tricks
 from minidl import layers, losses, optim, train
@@ -91,6 +95,53 @@ def schedule_curves(lr: float = 1.0, steps: int = 100, warm: int = 10) -> dict[s
         "one-cycle": schedules.one_cycle(lr, steps),
     }
     return {name: np.array([s(k) for k in range(steps)]) for name, s in shapes.items()}
+
+
+class WarmupRun(NamedTuple):
+    step_loss: np.ndarray  # mini-batch loss of every update, up to the one that blew up
+    blew_up_at: int | None  # update k (from 0) whose loss or weights were not finite, or None
+    val_accuracy: float  # after the last epoch; 0.0 for a run that blew up
+
+    @property
+    def trained(self) -> bool:
+        """Finite to the end and far better than chance (10 classes: 0.1)."""
+        return self.blew_up_at is None and self.val_accuracy > 0.5
+
+
+def warmup_runs(
+    lrs=(0.05, 0.1, 0.2), *, warm: int = 50, seeds: int = 5, epochs: int = 15, depth: int = 8
+) -> dict[tuple[float, int], list[WarmupRun]]:
+    """Train a 64-(64 x ``depth``)-10 ReLU MLP on the digits with momentum 0.9 (batches of 64,
+    17 updates an epoch) at each peak rate, with a constant rate and with a linear warm-up over
+    the first ``warm`` updates: ``{(lr, 0 | warm): one WarmupRun per seed}``."""
+    split = tricks.digits_split()
+    runs: dict[tuple[float, int], list[WarmupRun]] = {}
+    for lr in lrs:
+        for w in (0, warm):
+            schedule = schedules.constant(lr)
+            if w:
+                schedule = schedules.warmup(schedule, w)
+            runs[lr, w] = []
+            for seed in range(seeds):
+                model = layers.mlp([64] + [64] * depth + [10], rng=np.random.default_rng(seed))
+                with threadpool_limits(1), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", train.TrainingDiverged)
+                    history = train.train(
+                        model,
+                        losses.SoftmaxCrossEntropy(),
+                        optim.momentum(lr, 0.9),
+                        split.train,
+                        val_data=split.val,
+                        epochs=epochs,
+                        batch_size=64,
+                        rng=np.random.default_rng(seed + 1),
+                        schedule=schedule,
+                        track_norms=False,
+                    )
+                blew_up = history.steps - 1 if history.diverged else None
+                accuracy = 0.0 if history.diverged else float(history.val_accuracy[-1])
+                runs[lr, w].append(WarmupRun(np.array(history.step_loss), blew_up, accuracy))
+    return runs
 
 
 # ----- sanity checks of a training run ---------------------------------------------------------

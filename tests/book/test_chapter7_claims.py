@@ -150,3 +150,26 @@ def test_wider_networks_fit_the_training_set_and_do_not_test_worse():
     assert sweep.parameters[2] > 3 * sweep.n_train  # with several times more weights than points
     assert test[-1] <= test[2] + 0.01  # and 100 times more weights do not test worse
     assert test[0] > test[-1] + 0.02
+
+
+def test_more_data_lowers_the_run_to_run_variance_and_more_depth_does_not():
+    variability = reg.depth_variance()  # the page's: 3, 4, 6, 11 layers; 100 and 1000 points
+    few, many = variability.disagreement
+    assert np.all(many < 0.65 * few)  # measured 0.28 to 0.55 of it
+    assert few[-1] > few[0] and many[-1] > many[0]  # 11 layers vary more than 3
+    fit = variability.train_error.mean(axis=2)
+    assert fit[0, -1] < fit[0, 0]  # though with 100 points they fit the training set better
+
+
+def test_disagreement_is_the_pairwise_share_of_the_grid_where_two_runs_differ():
+    variability = reg.depth_variance((1,), (100,), runs=3, steps=50)
+    votes = variability.prob[0, 0] > 0.5
+    pairs = [np.mean(votes[a] != votes[b]) for a, b in [(0, 1), (0, 2), (1, 2)]]
+    assert variability.disagreement[0, 0] == pytest.approx(np.mean(pairs), abs=1e-12)
+
+
+def test_predict_answers_one_shared_training_set_and_wider_deep_networks():
+    shared = reg.depth_variance(sizes=(100,), same_training_set=True).disagreement[0]
+    assert np.all(shared < reg.depth_variance().disagreement[0])
+    wide = reg.depth_variance((1, 9), (1000,), units_per_layer=32).disagreement[0]
+    assert wide[1] > wide[0]

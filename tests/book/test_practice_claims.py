@@ -42,3 +42,23 @@ def test_update_to_weight_ratio_grows_with_the_rate():
     growth = np.array(medians[1:]) / np.array(medians[:-1])
     assert np.all((growth > 3) & (growth < 15))
     assert min(gauge.val_loss, key=gauge.val_loss.get) == 1.0
+
+
+def test_warmup_rescues_no_rate_that_is_too_large_for_this_network_and_only_delays_blow_ups():
+    runs = practice.warmup_runs((0.05, 0.1, 0.2), warm=50)
+    assert all(run.trained for run in runs[0.05, 0])
+    assert not any(run.trained for lr in (0.1, 0.2) for w in (0, 50) for run in runs[lr, w])
+    # at 0.1 the constant rate blows up after the warm-up would have ended: not in the first steps
+    late = [run.blew_up_at for run in runs[0.1, 0] if run.blew_up_at is not None]
+    assert len(late) >= 3 and min(late) > 50
+    # at 0.2 warm-up postpones the blow-up of every seed that blows up both ways
+    pairs = [(c.blew_up_at, w.blew_up_at) for c, w in zip(runs[0.2, 0], runs[0.2, 50], strict=True)]
+    both = [(c, w) for c, w in pairs if c is not None and w is not None]
+    assert len(both) >= 3 and all(w > c for c, w in both)
+
+
+def test_a_warmup_run_is_trained_only_if_it_stayed_finite_and_beat_chance():
+    finite = practice.WarmupRun(np.ones(3), None, 0.9)
+    chance = practice.WarmupRun(np.ones(3), None, 0.1)
+    blown = practice.WarmupRun(np.array([1.0, np.inf]), 1, 0.0)
+    assert finite.trained and not chance.trained and not blown.trained
