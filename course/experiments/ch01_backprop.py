@@ -6,6 +6,8 @@ r"""Chapter 1 (Backpropagation): the experiments behind the chapter's claims.
   :math:`\epsilon`.
 - :func:`caught_bug`: a wrong backward, and what the central-difference and random-direction
   checks make of it.
+- :func:`weight_difference_errors`: the lecture's weight-difference method, reading the gradient
+  back from one step, on a correct update and on two buggy ones.
 - :func:`chain_rule_gradients`: the weight gradients of :math:`h^{(l)} = \sigma(W^{(l)}
   h^{(l-1)})` by the naive chain rule (:math:`O(D^2)` products) or by backpropagation
   (:math:`O(D)`), with the products counted.
@@ -30,7 +32,13 @@ import numpy as np
 
 from minidl import data, layers, losses, optim
 from minidl.autodiff import Tensor, topological_order
-from minidl.gradcheck import check_gradient, check_layer, random_direction_check
+from minidl.gradcheck import (
+    check_gradient,
+    check_layer,
+    numerical_gradient,
+    random_direction_check,
+    relative_error,
+)
 from minidl.init import glorot_uniform, he_normal
 
 # ----- expression trees ------------------------------------------------------------------------
@@ -178,6 +186,51 @@ def caught_bug(*, rng: np.random.Generator, directions: int = 5) -> dict[str, di
             ),
         }
     return results
+
+
+def weight_difference_errors(*, rng: np.random.Generator, lr: float = 0.1) -> dict[str, float]:
+    r"""The weight-difference method on three updates of a 3-4-2 tanh MLP's parameters.
+
+    Each update takes one step from the same weights; the gradient read back from the first
+    layer's weights, :math:`(w_{t-1} - w_t)/\eta`, is compared (:func:`relative_error`) with
+    central differences at :math:`w_{t-1}`. ``"gradient descent"`` is the shell's correct step;
+    ``"adds the gradient"`` has the sign wrong; ``"skips the first layer"`` updates every
+    parameter but that one, the wrong-tensor slip.
+    """
+    seed = int(rng.integers(2**32))
+    X = rng.standard_normal((8, 3))
+    labels = rng.integers(0, 2, size=8)
+
+    def correct(params, _closure):
+        optim.Optimizer(optim.gradient_descent(lr), params).step(_closure)
+
+    def adds(params, _closure):
+        _closure()
+        for p in params:
+            p.value += lr * p.grad
+
+    def skips(params, _closure):
+        _closure()
+        for p in params[2:]:  # params[0], params[1] are the first layer's W and b
+            p.value -= lr * p.grad
+
+    errors = {}
+    for name, update in [
+        ("gradient descent", correct),
+        ("adds the gradient", adds),
+        ("skips the first layer", skips),
+    ]:
+        model = layers.mlp([3, 4, 2], rng=np.random.default_rng(seed), activation="tanh")
+        W = model[0].W
+
+        def closure(model=model) -> float:
+            return _loss_and_grads(model, X, labels)
+
+        numerical = numerical_gradient(lambda _: closure(), W.value)
+        before = W.value.copy()
+        update(model.parameters(), closure)
+        errors[name] = relative_error((before - W.value) / lr, numerical)
+    return errors
 
 
 # ----- the cost of the chain rule --------------------------------------------------------------

@@ -15,6 +15,9 @@ All of them train small networks on scikit-learn's 8x8 digits (:func:`digits_spl
   the same budget when one of two hyperparameters matters (Bergstra & Bengio, 2012).
 - :func:`shuffling_comparison`: visiting the examples sorted by class instead of shuffled.
 - :func:`curriculum_comparison`: easy examples first (Bengio et al., 2009) against shuffling.
+- :func:`gradient_noise_on_digits`: annealed gradient noise (Neelakantan et al., 2015) on a
+  tanh network, against the same run without it.
+- :func:`saddle_escape_with_noise`: the same noise leaves a saddle that the gradient never leaves.
 - :func:`overfit_tiny_subset`: a correct network memorizes 20 examples; a classic bug does not.
 """
 
@@ -497,6 +500,43 @@ def batchnorm_inference_statistics(
 
 
 # ----- gradient noise where it helps: a start on a saddle's attracting axis ---------------------
+
+
+class NoiseRun(NamedTuple):
+    plain: train.History
+    noisy: train.History
+    noise_norm: np.ndarray  # sigma_t * sqrt(entries of layer 1): the norm of its noise, per step
+
+
+def gradient_noise_on_digits(
+    eta_noise: float = 0.01, gamma: float = 0.55, *, lr: float = 0.3, epochs: int = 20
+) -> NoiseRun:
+    r"""A 64-32-10 tanh MLP on the digits (batches of 64, gradient descent at ``lr``), plain and
+    with annealed gradient noise :math:`\sigma_t^2 = \eta_{\text{noise}}/(1+t)^\gamma`
+    (:func:`minidl.optim.gradient_noise`), from the same initialization and batch order."""
+    split = digits_split()
+    rules = {
+        "plain": optim.gradient_descent(lr),
+        "noisy": optim.chain(
+            optim.gradient_noise(eta_noise, gamma, seed=0), optim.gradient_descent(lr)
+        ),
+    }
+    runs = {}
+    for name, rule in rules.items():
+        model = layers.mlp([64, 32, 10], rng=np.random.default_rng(0), activation="tanh")
+        runs[name] = train.train(
+            model,
+            losses.SoftmaxCrossEntropy(),
+            rule,
+            split.train,
+            epochs=epochs,
+            batch_size=64,
+            rng=np.random.default_rng(1),
+            val_data=split.val,
+        )
+    entries = model[0].W.size + model[0].b.size
+    sigma = np.sqrt(eta_noise / (1 + np.arange(runs["noisy"].steps)) ** gamma)
+    return NoiseRun(runs["plain"], runs["noisy"], sigma * np.sqrt(entries))
 
 
 def saddle_escape_with_noise(

@@ -23,6 +23,14 @@ def test_expression_levels_put_every_node_after_its_operands():
     assert all(levels[p] < levels[node] for node in levels for p in node.parents)
 
 
+def test_a_derivative_written_as_a_graph_differentiates_again():
+    u = Tensor(0.7)
+    first = 1 - u.tanh() ** 2
+    first.backward()
+    assert first.data == pytest.approx(1 - np.tanh(0.7) ** 2, rel=1e-14)
+    assert u.grad == pytest.approx(-2 * np.tanh(0.7) * (1 - np.tanh(0.7) ** 2), rel=1e-12)
+
+
 # ----- (a) every backward matches central differences ------------------------------------------
 
 
@@ -65,6 +73,13 @@ def test_both_checks_catch_the_forgetful_sigmoid():
     verdicts = backprop.caught_bug(rng=np.random.default_rng(1))
     assert max(verdicts["correct"].values()) < 1e-7
     assert min(verdicts["buggy"].values()) > 0.1
+
+
+def test_the_weight_difference_reads_the_gradient_back_and_catches_a_wrong_update():
+    errors = backprop.weight_difference_errors(rng=np.random.default_rng(2))
+    assert errors["gradient descent"] < 1e-7
+    assert errors["adds the gradient"] == pytest.approx(1.0, abs=1e-9)  # reads back -g
+    assert errors["skips the first layer"] == pytest.approx(1.0, abs=1e-9)  # reads back 0
 
 
 # ----- O(D^2) against O(D) ---------------------------------------------------------------------

@@ -9,6 +9,23 @@ from course.experiments import ch02_gradient_descent as convergence
 pytestmark = pytest.mark.book
 
 
+# ----- the opening figure ---------------------------------------------------------------------
+
+
+def test_opening_figure_a_factor_of_six_separates_crawling_from_diverging():
+    problem = convergence.rotated_quadratic(10.0)
+    w0 = problem.minimizer + problem.eigenvectors.sum(axis=1)
+
+    def distance_after_40(multiple: float) -> float:
+        path = convergence.gd_path(problem, w0, multiple * problem.optimal_lr, 40)
+        return float(np.linalg.norm(path[-1] - problem.minimizer))
+
+    start = float(np.linalg.norm(w0 - problem.minimizer))
+    assert 0.1 < distance_after_40(0.2) / start < 0.2  # crawls
+    assert distance_after_40(1.0) / start < 1e-3  # converges fast
+    assert distance_after_40(1.2) / start > 100  # diverges
+
+
 # ----- the three regimes on a 1-D quadratic ----------------------------------------------------
 
 

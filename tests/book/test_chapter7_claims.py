@@ -152,6 +152,8 @@ def test_wider_networks_fit_the_training_set_and_do_not_test_worse():
     assert test[0] > test[-1] + 0.02
 
 
+# The page's depth-and-data grid takes about 20 s; one group computes it once (functools.cache).
+@pytest.mark.xdist_group("ch7-depth")
 def test_more_data_lowers_the_run_to_run_variance_and_more_depth_does_not():
     variability = reg.depth_variance()  # the page's: 3, 4, 6, 11 layers; 100 and 1000 points
     few, many = variability.disagreement
@@ -168,6 +170,7 @@ def test_disagreement_is_the_pairwise_share_of_the_grid_where_two_runs_differ():
     assert variability.disagreement[0, 0] == pytest.approx(np.mean(pairs), abs=1e-12)
 
 
+@pytest.mark.xdist_group("ch7-depth")
 def test_predict_answers_one_shared_training_set_and_wider_deep_networks():
     shared = reg.depth_variance(sizes=(100,), same_training_set=True).disagreement[0]
     assert np.all(shared < reg.depth_variance().disagreement[0])

@@ -148,7 +148,8 @@ def test_curriculum_on_digits_is_behind_shuffling_at_equal_updates():
 def test_a_correct_net_overfits_a_tiny_subset_and_a_buggy_one_cannot():
     curves = tricks.overfit_tiny_subset()
     assert curves["correct"][-1] < 0.01
-    assert curves["softmax before the loss"][-1] > 1.0
+    floor = np.log(1 + 9 / np.e)  # softmax of probabilities: at best e / (e + 9) on the class
+    assert np.all(curves["softmax before the loss"] >= floor - 1e-12)
 
 
 # ----- batch norm at inference: a population pass after training ------------------------------
@@ -170,16 +171,25 @@ def test_population_pass_sets_each_layer_to_the_statistics_of_its_own_inputs():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_population_statistics_beat_running_averages_and_rescue_a_slow_momentum(seed):
     usual = tricks.batchnorm_inference_statistics(seed=seed, momentum=0.1)
-    assert usual.val_loss["population pass"] < usual.val_loss["running averages"]
+    gain = 1 - usual.val_loss["population pass"] / usual.val_loss["running averages"]
+    assert 0.05 <= gain <= 0.10  # measured 0.054 to 0.079
     assert usual.train_loss["population pass"] < usual.train_loss["running averages"]
     slow = tricks.batchnorm_inference_statistics(seed=seed, momentum=0.01)
-    assert slow.val_loss["running averages"] > 2.5 * slow.val_loss["population pass"]
+    assert 3 <= slow.val_loss["running averages"] / slow.val_loss["population pass"] <= 5
     assert slow.mean_gap > 0.5 > usual.mean_gap
     # The pass uses the final weights only: the momentum no longer matters.
     assert slow.val_loss["population pass"] == pytest.approx(usual.val_loss["population pass"])
 
 
 # ----- gradient noise where it helps --------------------------------------------------------------
+
+
+def test_noise_dominates_every_step_on_the_digits_and_the_network_still_learns():
+    run = tricks.gradient_noise_on_digits()
+    gradient = np.array(run.noisy.grad_norm["0"])
+    assert np.all(run.noise_norm > 1.5 * gradient) and np.median(run.noise_norm / gradient) > 4
+    plain, noisy = run.plain.val_accuracy[-1], run.noisy.val_accuracy[-1]
+    assert noisy > 0.9 and plain - 0.03 < noisy <= plain  # it learns, and is not helped here
 
 
 def test_noise_escapes_a_saddle_that_plain_descent_never_leaves():

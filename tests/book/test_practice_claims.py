@@ -42,11 +42,13 @@ def test_update_to_weight_ratio_grows_with_the_rate():
     growth = np.array(medians[1:]) / np.array(medians[:-1])
     assert np.all((growth > 3) & (growth < 15))
     assert min(gauge.val_loss, key=gauge.val_loss.get) == 1.0
+    assert 0.02 < medians[-1] < 0.2  # the best rate moves the first layer by several percent
 
 
 def test_warmup_rescues_no_rate_that_is_too_large_for_this_network_and_only_delays_blow_ups():
     runs = practice.warmup_runs((0.05, 0.1, 0.2), warm=50)
     assert all(run.trained for run in runs[0.05, 0])
+    assert sum(not run.trained for run in runs[0.05, 50]) == 2  # warm-up even costs two runs
     assert not any(run.trained for lr in (0.1, 0.2) for w in (0, 50) for run in runs[lr, w])
     # at 0.1 the constant rate blows up after the warm-up would have ended: not in the first steps
     late = [run.blew_up_at for run in runs[0.1, 0] if run.blew_up_at is not None]

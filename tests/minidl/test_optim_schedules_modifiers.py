@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from minidl.optim import Optimizer
 from minidl.optim.base import Rule
 from minidl.optim.modifiers import (
     ChainState,
@@ -28,6 +29,7 @@ from minidl.optim.schedules import (
     step_decay,
     warmup,
 )
+from minidl.parameter import Parameter
 
 pytestmark = pytest.mark.optim
 
@@ -175,6 +177,42 @@ def test_clip_by_norm_rescales_only_long_gradients():
     np.testing.assert_array_equal(clip.update(short, clip.init(w), w)[0], short)
     with pytest.raises(ValueError, match="clip_by_norm: max_norm must be > 0, got 0"):
         clip_by_norm(0)
+
+
+@pytest.mark.torch_oracle
+@pytest.mark.parametrize("max_norm", [0.5, 3.0, 100.0])
+def test_clipping_matches_torch_clip_grad_norm(max_norm):
+    """The shell's global clipping and ``clip_by_norm`` on one array against
+    ``torch.nn.utils.clip_grad_norm_``, which divides by ``norm + 1e-6``: the same map once that
+    guard is put back in."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal((3, 4)), rng.standard_normal(4)]
+    norm = math.sqrt(sum(float(np.sum(g**2)) for g in grads))
+    guard = norm / (norm + 1e-6) if norm > max_norm else 1.0
+    tensors = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+    for t, g in zip(tensors, grads, strict=True):
+        t.grad = torch.from_numpy(g.copy())
+    torch.nn.utils.clip_grad_norm_(tensors, max_norm)
+    params = [Parameter(np.zeros_like(g)) for g in grads]
+
+    def closure():
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.copy()
+        return 0.0
+
+    Optimizer(gradient_descent(1.0), params, max_grad_norm=max_norm).step(closure)
+    for p, t in zip(params, tensors, strict=True):
+        np.testing.assert_allclose(-p.value * guard, t.grad.numpy(), rtol=1e-12, atol=1e-15)
+    # one array: clip_by_norm against clip_grad_norm_ on a single tensor
+    single = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    single.grad = torch.from_numpy(grads[1].copy())
+    torch.nn.utils.clip_grad_norm_([single], max_norm)
+    one = np.linalg.norm(grads[1])
+    clip = clip_by_norm(max_norm)
+    ours, _ = clip.update(grads[1], clip.init(grads[1]), grads[1])
+    factor = one / (one + 1e-6) if one > max_norm else 1.0
+    np.testing.assert_allclose(ours * factor, single.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
 def test_proximal_l1_lands_exactly_on_the_soft_threshold():
