@@ -1,10 +1,12 @@
 """Time building the book: a cold build and a rebuild after touching one page.
 
-The sources (``_config.yml``, ``_toc.yml``, ``_ext/``, ``book/``) are copied into a temporary
-folder, so the repository's own ``_build`` (and its execution cache) is left alone; the copy is
-built with the flags of ``make book``.
+The sources (``_config.yml``, ``_toc.yml``, ``_ext/``, ``book/`` and the ``exercises/`` the
+homework pages link to) are copied into a temporary folder, so the repository's own ``_build``
+(and its execution cache) is left alone; the copy is built as ``make book`` builds it: the
+student kit first (``python -m autograder kit``), then the book with its flags.
 
-- *cold*: no ``_build`` at all: every page is executed and rendered (target: <= 5 min);
+- *cold*: no ``_build`` at all: the kit is built and every page is executed and rendered
+  (target: <= 5 min);
 - *prose*: a sentence is added to a chapter page: Sphinx re-reads it, the execution cache
   (``execute_notebooks: cache``, keyed on the code cells) still holds its outputs, nothing is
   executed (target: <= 30 s);
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("_config.yml", "_toc.yml", "_ext", "book")
+SOURCES = ("_config.yml", "_toc.yml", "_ext", "book", "exercises")
 FLAGS = ("--warningiserror", "--nitpick", "--keep-going")
 TARGETS = {"cold": 300.0, "prose": 30.0}
 
@@ -40,6 +42,19 @@ def build(root: Path) -> float:
     if result.returncode != 0:
         sys.exit(f"jupyter-book build failed:\n{(result.stdout + result.stderr)[-4000:]}")
     return seconds
+
+
+def build_kit(out: Path) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "autograder", "kit", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        sys.exit(f"the kit build failed:\n{(result.stdout + result.stderr)[-4000:]}")
+    return time.perf_counter() - start
 
 
 def add_prose(page: Path) -> None:
@@ -69,7 +84,7 @@ def main() -> None:
                 shutil.copytree(origin, root / name, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(origin, root / name)
-        times = {"cold": build(root)}
+        times = {"cold": build_kit(root / "_build" / "kit") + build(root)}
         add_prose(root / page)
         times["prose"] = build(root)
         add_code(root / page)
