@@ -8,6 +8,8 @@ counterparts of the lectures' tricks, run on the framework.
   :mod:`minidl.optim.schedules` (tested against ``torch.optim.lr_scheduler`` in tests/minidl).
 - :func:`warmup_runs`: a deep ReLU network on the digits at rates too large for it, with and
   without linear warm-up: whether warm-up lets it train, and when the runs blow up.
+- :func:`linear_scaling`: larger batches at proportionally larger rates follow the small batch
+  epoch by epoch (Goyal et al. 2017), until the rate meets the curvature's ceiling.
 - :func:`initial_losses`: the first sanity check of a classifier, a loss of about
   :math:`\\log C` at initialization, and what a too large output layer does to it.
 - :func:`update_ratios`: the ratio :math:`\\|\\Delta W\\| / \\|W\\|` of each update, the
@@ -142,6 +144,53 @@ def warmup_runs(
                 accuracy = 0.0 if history.diverged else float(history.val_accuracy[-1])
                 runs[lr, w].append(WarmupRun(np.array(history.step_loss), blew_up, accuracy))
     return runs
+
+
+# ----- the linear scaling rule ------------------------------------------------------------------
+
+
+class LinearScaling(NamedTuple):
+    batch_sizes: tuple[int, ...]
+    val_loss: dict[tuple[int, str], np.ndarray]  # (batch, "scaled" | "unscaled") -> per seed
+    base_lr: float
+    n_train: int
+
+
+def linear_scaling(
+    batch_sizes=(8, 16, 32, 64, 128, 256, 512),
+    *,
+    base_lr: float = 0.05,
+    epochs: int = 10,
+    seeds: int = 3,
+) -> LinearScaling:
+    r"""Train the 64-32-10 ReLU MLP on the digits with plain SGD for ``epochs`` epochs at each
+    batch size :math:`kB_0` (:math:`B_0` = ``batch_sizes[0]``), at the rate :math:`k\eta_0`
+    ("scaled") and at :math:`\eta_0` ("unscaled"): the validation loss after the last epoch, per
+    seed. A run whose loss stops being finite counts as ``inf``."""
+    split = tricks.digits_split()
+    losses_ = {}
+    for batch in batch_sizes:
+        k = batch / batch_sizes[0]
+        for name, lr in [("scaled", k * base_lr), ("unscaled", base_lr)]:
+            finals = []
+            for seed in range(seeds):
+                model = layers.mlp([64, 32, 10], rng=np.random.default_rng(seed))
+                with threadpool_limits(1), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", train.TrainingDiverged)
+                    history = train.train(
+                        model,
+                        losses.SoftmaxCrossEntropy(),
+                        optim.gradient_descent(lr),
+                        split.train,
+                        val_data=split.val,
+                        epochs=epochs,
+                        batch_size=batch,
+                        rng=np.random.default_rng(seed + 1),
+                        track_norms=False,
+                    )
+                finals.append(np.inf if history.diverged else history.val_loss[-1])
+            losses_[batch, name] = np.array(finals)
+    return LinearScaling(tuple(batch_sizes), losses_, base_lr, len(split.train.y))
 
 
 # ----- sanity checks of a training run ---------------------------------------------------------

@@ -64,3 +64,12 @@ def test_a_warmup_run_is_trained_only_if_it_stayed_finite_and_beat_chance():
     chance = practice.WarmupRun(np.ones(3), None, 0.1)
     blown = practice.WarmupRun(np.array([1.0, np.inf]), 1, 0.0)
     assert finite.trained and not chance.trained and not blown.trained
+
+
+def test_the_linear_scaling_rule_holds_up_to_batch_256_and_breaks_at_512():
+    scaling = practice.linear_scaling()
+    base = scaling.val_loss[8, "scaled"]
+    for batch in (16, 32, 64, 128, 256):
+        assert np.all(np.abs(scaling.val_loss[batch, "scaled"] / base - 1) < 0.25)
+    assert np.all(scaling.val_loss[512, "scaled"] > np.log(10))  # rate 3.2: past the ceiling
+    assert np.all(scaling.val_loss[128, "unscaled"] > 3 * base)  # the rate not scaled
