@@ -177,6 +177,10 @@ def test_release_holds_blanks_and_visible_tests_only(assignment):
     release_nb, source_nb = released(assignment), instructor_source(assignment)
     answers = [c for c in release_nb.cells if is_answer(c)]
     assert answers and all("raise NotImplementedError()" in c.source for c in answers)
+    for cell in answers:  # a blank still defines its functions: a self-check says "not
+        # implemented yet", never a NameError because the cell raised before its `def`
+        top_level = ast.parse(cell.source).body
+        assert not any(isinstance(node, ast.Raise) for node in top_level), grade_id(cell)
     hidden = {grade_id(c) for c in source_nb.cells if "### BEGIN HIDDEN TESTS" in c.source}
     assert hidden, f"{assignment} has no hidden test"
     tests = {grade_id(c): c for c in release_nb.cells if is_test(c)}
