@@ -318,7 +318,10 @@ def collect(course: ClassConfig, assignment: str) -> list[str]:
 class Lateness:
     submitted_at: datetime | None
     hours_late: float
-    penalty: float
+    penalty: float  # the fraction of the score the late policy takes, as in the grader's grades.csv
+
+    def score_after(self, score: float) -> float:
+        return score * (1 - self.penalty)
 
 
 def grading_dir(course: ClassConfig, assignment: str) -> Path:
@@ -365,7 +368,7 @@ def grade(course: ClassConfig, assignment: str, grade_args: list[str]) -> Path:
                 )
         else:
             result = _not_submitted(assignment, folder)
-        lateness = _lateness(course, assignment, folder, result["score"])
+        lateness = _lateness(course, assignment, folder)
         rows[student] = (result, lateness)
         _write_feedback(course, assignment, student, result, lateness, folder)
     grades = out / "grades.csv"
@@ -415,7 +418,7 @@ def _not_submitted(assignment: str, folder: Path) -> dict:
     }
 
 
-def _lateness(course: ClassConfig, assignment: str, folder: Path, score: float) -> Lateness:
+def _lateness(course: ClassConfig, assignment: str, folder: Path) -> Lateness:
     """The submission time from the exchange (nbgrader's ``timestamp.txt``) and the penalty."""
     stamp = folder / TIMESTAMP
     submitted_at = (  # nbgrader's parse_utc gives a naive datetime in UTC
@@ -425,7 +428,7 @@ def _lateness(course: ClassConfig, assignment: str, folder: Path, score: float) 
     if submitted_at is None or deadline is None:
         return Lateness(submitted_at, 0.0, 0.0)
     hours, fraction = late.penalty(course.late_policy, submitted_at, deadline)
-    return Lateness(submitted_at, hours, fraction * score)
+    return Lateness(submitted_at, hours, fraction)
 
 
 def _write_feedback(
@@ -445,12 +448,14 @@ def _write_feedback(
             0,
             f"Submitted {_duration(lateness.hours_late)} after the deadline "
             f"({deadline:%Y-%m-%d %H:%M %Z}); late policy: {course.late_policy.describe()}: "
-            f"{lateness.penalty:g} points off ({result['score']:g} before the penalty).",
+            f"{100 * lateness.penalty:g}% of the score off, "
+            f"{result['score'] - lateness.score_after(result['score']):g} points "
+            f"({result['score']:g} before the penalty).",
         )
     page = feedback.render(
         student=student,
         assignment=assignment,
-        score=result["score"] - lateness.penalty,
+        score=lateness.score_after(result["score"]),
         max_score=result["max_score"],
         tests=[feedback.TestResult(**t) for t in result["tests"]],
         notes=notes,
@@ -485,7 +490,7 @@ def _write_grades(path: Path, assignment: str, rows: dict[str, tuple[dict, Laten
                 [
                     student,
                     assignment,
-                    f"{result['score'] - lateness.penalty:g}",
+                    f"{lateness.score_after(result['score']):g}",
                     f"{result['max_score']:g}",
                     result["status"],
                     lateness.submitted_at.isoformat() if lateness.submitted_at else "",
