@@ -85,6 +85,34 @@ def cliff_runs(
     return runs
 
 
+# ----- training on the digits ---------------------------------------------------------------------
+
+
+def _train_on_digits(
+    sizes, rule, *, seed: int, epochs: int, batch_size: int, schedule=None, track_norms=False
+):
+    """A ReLU MLP of ``sizes`` trained on the digits' training split and validated on its
+    validation split, from ``seed``: ``(model, history)``. A run that blows up stops early and
+    silently (``history.diverged``): the experiments count those runs."""
+    split = tricks.digits_split()
+    model = layers.mlp(sizes, rng=np.random.default_rng(seed))
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", train.TrainingDiverged)
+        history = train.train(
+            model,
+            losses.SoftmaxCrossEntropy(),
+            rule,
+            split.train,
+            val_data=split.val,
+            epochs=epochs,
+            batch_size=batch_size,
+            rng=np.random.default_rng(seed + 1),
+            schedule=schedule,
+            track_norms=track_norms,
+        )
+    return model, history
+
+
 # ----- the modern schedules -----------------------------------------------------------------------
 
 
@@ -116,7 +144,6 @@ def warmup_runs(
     """Train a 64-(64 x ``depth``)-10 ReLU MLP on the digits with momentum 0.9 (batches of 64,
     17 updates an epoch) at each peak rate, with a constant rate and with a linear warm-up over
     the first ``warm`` updates: ``{(lr, 0 | warm): one WarmupRun per seed}``."""
-    split = tricks.digits_split()
     runs: dict[tuple[float, int], list[WarmupRun]] = {}
     for lr in lrs:
         for w in (0, warm):
@@ -125,21 +152,14 @@ def warmup_runs(
                 schedule = schedules.warmup(schedule, w)
             runs[lr, w] = []
             for seed in range(seeds):
-                model = layers.mlp([64] + [64] * depth + [10], rng=np.random.default_rng(seed))
-                with threadpool_limits(1), warnings.catch_warnings():
-                    warnings.simplefilter("ignore", train.TrainingDiverged)
-                    history = train.train(
-                        model,
-                        losses.SoftmaxCrossEntropy(),
-                        optim.momentum(lr, 0.9),
-                        split.train,
-                        val_data=split.val,
-                        epochs=epochs,
-                        batch_size=64,
-                        rng=np.random.default_rng(seed + 1),
-                        schedule=schedule,
-                        track_norms=False,
-                    )
+                _, history = _train_on_digits(
+                    [64] + [64] * depth + [10],
+                    optim.momentum(lr, 0.9),
+                    seed=seed,
+                    epochs=epochs,
+                    batch_size=64,
+                    schedule=schedule,
+                )
                 blew_up = history.steps - 1 if history.diverged else None
                 accuracy = 0.0 if history.diverged else float(history.val_accuracy[-1])
                 runs[lr, w].append(WarmupRun(np.array(history.step_loss), blew_up, accuracy))
@@ -174,20 +194,13 @@ def linear_scaling(
         for name, lr in [("scaled", k * base_lr), ("unscaled", base_lr)]:
             finals = []
             for seed in range(seeds):
-                model = layers.mlp([64, 32, 10], rng=np.random.default_rng(seed))
-                with threadpool_limits(1), warnings.catch_warnings():
-                    warnings.simplefilter("ignore", train.TrainingDiverged)
-                    history = train.train(
-                        model,
-                        losses.SoftmaxCrossEntropy(),
-                        optim.gradient_descent(lr),
-                        split.train,
-                        val_data=split.val,
-                        epochs=epochs,
-                        batch_size=batch,
-                        rng=np.random.default_rng(seed + 1),
-                        track_norms=False,
-                    )
+                _, history = _train_on_digits(
+                    [64, 32, 10],
+                    optim.gradient_descent(lr),
+                    seed=seed,
+                    epochs=epochs,
+                    batch_size=batch,
+                )
                 finals.append(np.inf if history.diverged else history.val_loss[-1])
             losses_[batch, name] = np.array(finals)
     return LinearScaling(tuple(batch_sizes), losses_, base_lr, len(split.train.y))
@@ -218,19 +231,15 @@ def update_ratios(lrs=(0.01, 0.1, 1.0), *, seed: int = 0, epochs: int = 1) -> Up
     """Train the 64-32-10 ReLU MLP on the digits with plain SGD (batches of 64) at each rate and
     divide every update's step norm in the first layer by that layer's parameter norm at the
     end of the run."""
-    split = tricks.digits_split()
     ratios, val = {}, {}
     for lr in lrs:
-        model = layers.mlp([64, 32, 10], rng=np.random.default_rng(seed))
-        history = train.train(
-            model,
-            losses.SoftmaxCrossEntropy(),
+        model, history = _train_on_digits(
+            [64, 32, 10],
             optim.gradient_descent(lr),
-            split.train,
-            val_data=split.val,
+            seed=seed,
             epochs=epochs,
             batch_size=64,
-            rng=np.random.default_rng(seed + 1),
+            track_norms=True,
         )
         first = next(iter(history.step_norm))
         size = np.sqrt(sum(float(np.sum(p.value**2)) for p in model[0].parameters()))
