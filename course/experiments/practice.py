@@ -10,6 +10,8 @@ counterparts of the lectures' tricks, run on the framework.
   without linear warm-up: whether warm-up lets it train, and when the runs blow up.
 - :func:`linear_scaling`: larger batches at proportionally larger rates follow the small batch
   epoch by epoch (Goyal et al. 2017), until the rate meets the curvature's ceiling.
+- :func:`schedule_runs`, :func:`optimizer_runs`: the modern schedules and Adam, AdamW and SGD
+  with momentum trained on the digits: what a small problem does and does not show.
 - :func:`initial_losses`: the first sanity check of a classifier, a loss of about
   :math:`\\log C` at initialization, and what a too large output layer does to it.
 - :func:`update_ratios`: the ratio :math:`\\|\\Delta W\\| / \\|W\\|` of each update, the
@@ -164,6 +166,66 @@ def warmup_runs(
                 accuracy = 0.0 if history.diverged else float(history.val_accuracy[-1])
                 runs[lr, w].append(WarmupRun(np.array(history.step_loss), blew_up, accuracy))
     return runs
+
+
+class FinalLosses(NamedTuple):
+    train_loss: np.ndarray  # per seed, after the last epoch
+    val_loss: np.ndarray
+    val_accuracy: np.ndarray
+
+
+def _finals(histories) -> FinalLosses:
+    histories = list(histories)
+    return FinalLosses(
+        *(np.array([getattr(h, key)[-1] for h in histories]) for key in FinalLosses._fields)
+    )
+
+
+def schedule_runs(lr: float = 1.0, *, epochs: int = 20, seeds: int = 3) -> dict[str, FinalLosses]:
+    """The 64-32-10 ReLU MLP on the digits, plain SGD with batches of 64 (17 updates an epoch)
+    and peak rate ``lr``, under a constant rate, cosine decay, warm-up over two epochs then
+    cosine, and one-cycle, each over the whole run."""
+    steps, warm = epochs * 17, 2 * 17
+    shapes = {
+        "constant": lambda: None,
+        "cosine": lambda: schedules.cosine_decay(lr, steps),
+        "warm-up + cosine": lambda: schedules.warmup(
+            schedules.cosine_decay(lr, steps - warm), warm
+        ),
+        "one-cycle": lambda: schedules.one_cycle(lr, steps),
+    }
+    return {
+        name: _finals(
+            _train_on_digits(
+                [64, 32, 10],
+                optim.gradient_descent(lr),
+                seed=seed,
+                epochs=epochs,
+                batch_size=64,
+                schedule=shape(),
+            )[1]
+            for seed in range(seeds)
+        )
+        for name, shape in shapes.items()
+    }
+
+
+def optimizer_runs(*, epochs: int = 40, seeds: int = 3) -> dict[str, FinalLosses]:
+    """A 64-64-10 ReLU MLP on the digits with batches of 64: SGD with momentum 0.9 at rate 0.05,
+    Adam at its default rate :math:`10^{-3}`, and AdamW at that rate with decoupled weight decay
+    :math:`10^{-2}`."""
+    rules = {
+        "SGD + momentum": lambda: optim.momentum(0.05, 0.9),
+        "Adam": lambda: optim.adam(1e-3),
+        "AdamW": lambda: optim.adamw(1e-3, weight_decay=1e-2),
+    }
+    return {
+        name: _finals(
+            _train_on_digits([64, 64, 10], rule(), seed=seed, epochs=epochs, batch_size=64)[1]
+            for seed in range(seeds)
+        )
+        for name, rule in rules.items()
+    }
 
 
 # ----- the linear scaling rule ------------------------------------------------------------------

@@ -73,3 +73,19 @@ def test_the_linear_scaling_rule_holds_up_to_batch_256_and_breaks_at_512():
         assert np.all(np.abs(scaling.val_loss[batch, "scaled"] / base - 1) < 0.25)
     assert np.all(scaling.val_loss[512, "scaled"] > np.log(10))  # rate 3.2: past the ceiling
     assert np.all(scaling.val_loss[128, "unscaled"] > 3 * base)  # the rate not scaled
+
+
+def test_on_the_digits_the_schedules_end_alike_and_the_constant_rate_trains_furthest():
+    runs = practice.schedule_runs()
+    val = [final.val_loss.mean() for final in runs.values()]
+    assert max(val) - min(val) < 0.02
+    assert all(np.all(final.val_accuracy >= 0.95) for final in runs.values())
+    assert min(runs, key=lambda name: runs[name].train_loss.mean()) == "constant"
+
+
+def test_on_the_digits_sgd_adam_and_adamw_generalize_alike_and_adam_trains_slower():
+    runs = practice.optimizer_runs()
+    accuracy = [final.val_accuracy.mean() for final in runs.values()]
+    assert max(accuracy) - min(accuracy) < 0.01
+    assert runs["Adam"].train_loss.mean() > 10 * runs["SGD + momentum"].train_loss.mean()
+    assert abs(runs["AdamW"].val_loss.mean() - runs["Adam"].val_loss.mean()) < 0.002
