@@ -273,19 +273,23 @@ class BatchNorm(Layer):
     r"""Batch normalization over the batch axis of an ``(N, D)`` input (Ioffe & Szegedy, 2015).
 
     .. math::
-        \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}}, \qquad y = \gamma \odot \hat x + \beta.
+        \hat x = \frac{x - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}}, \qquad y = \gamma \odot \hat x + b
 
-    Training uses the batch mean :math:`\mu` and biased variance :math:`\sigma^2`, and updates
-    the running estimates as torch does (unbiased variance there):
-    :math:`\hat\mu \leftarrow (1-m)\hat\mu + m\mu`,
-    :math:`\hat\sigma^2 \leftarrow (1-m)\hat\sigma^2 + m\,\sigma^2 N/(N-1)`.
+    (the shift :math:`b` is the attribute ``beta``, the paper's :math:`\beta`). Training uses the
+    batch mean :math:`\mu_B` and biased variance :math:`\sigma_B^2`, and updates the running
+    estimates as torch does (unbiased variance there), with :math:`\tau` = ``momentum``:
+
+    .. math::
+        \mu_{\mathrm{run}} \leftarrow (1-\tau)\mu_{\mathrm{run}} + \tau\mu_B, \qquad
+        \sigma^2_{\mathrm{run}} \leftarrow (1-\tau)\sigma^2_{\mathrm{run}} + \tau\sigma_B^2 N/(N-1).
+
     Evaluation normalizes with the running estimates. The training backward, in compact form,
 
     .. math::
-        \frac{\partial L}{\partial x} = \frac{\gamma}{N\sqrt{\sigma^2+\epsilon}}
+        \frac{\partial L}{\partial x} = \frac{\gamma}{N\sqrt{\sigma_B^2+\epsilon}}
         \Big(N g - \sum_n g_n - \hat x \odot \sum_n g_n \odot \hat x_n\Big),
 
-    reuses :math:`\partial L/\partial\beta = \sum_n g_n` and
+    reuses :math:`\partial L/\partial b = \sum_n g_n` and
     :math:`\partial L/\partial\gamma = \sum_n g_n \odot \hat x_n`.
     """
 

@@ -13,10 +13,8 @@ it once.)
 
 from __future__ import annotations
 
-import ast
 import json
 import os
-import re
 import subprocess
 import sys
 import sysconfig
@@ -28,7 +26,7 @@ import nbformat
 import pytest
 from gradeclass import REPO
 
-from autograder.notebooks import assignments, is_answer, read_source, source_path
+from autograder.notebooks import assignments, read_source, source_path
 from autograder.release import leaked_secrets, secret_lines
 
 pytestmark = [pytest.mark.autograder, pytest.mark.slow, pytest.mark.xdist_group("kit")]
@@ -216,22 +214,5 @@ def test_every_released_notebook_runs_and_fails_only_where_not_implemented(
     assert run.returncode == 0, run.stderr[-3000:]
     errors = json.loads(run.stdout.splitlines()[-1])
     assert any(e["ename"] == "NotImplementedError" for e in errors), "nothing failed"
-    answers = _answer_names(read_source(source_path(REPO / "solutions", name)))
-    for error in errors:
-        if error["ename"] == "NameError":
-            assert re.fullmatch(r"name '(\w+)' is not defined", error["evalue"])[1] in answers
-        else:
-            assert error["ename"] == "NotImplementedError", error
-
-
-def _answer_names(source: nbformat.NotebookNode) -> set[str]:
-    """The names the solution's answer cells define at their top level."""
-    names = set()
-    for cell in source.cells:
-        if is_answer(cell):
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.FunctionDef | ast.ClassDef):
-                    names.add(node.name)
-                elif isinstance(node, ast.Assign):
-                    names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    return names
+    # a blank answer still defines its names, so only NotImplementedError may be raised
+    assert all(e["ename"] == "NotImplementedError" for e in errors), errors
