@@ -435,10 +435,10 @@ def depth_variance(
     train_error = np.empty((sizes.size, depths.size, runs))
     for i, n in enumerate(sizes):
         for j, depth in enumerate(depths):
+            width = units_per_layer or hidden // int(depth)
             for r in range(runs):
                 rng = np.random.default_rng([int(n), 0 if same_training_set else r])
                 X, y = data.two_moons(int(n) // 2, rng=rng, noise=0.3)
-                width = units_per_layer or hidden // int(depth)
                 model = layers.mlp(
                     [2] + [width] * int(depth) + [2], rng=np.random.default_rng([int(depth), r])
                 )

@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from course.experiments import ch08_tricks as tricks
 from minidl import layers, losses, optim, train
-from minidl.data import Problem
+from minidl.data import Problem, num_batches
 from minidl.optim import schedules
 
 # ----- gradient clipping at a cliff --------------------------------------------------------------
@@ -185,7 +185,8 @@ def schedule_runs(lr: float = 1.0, *, epochs: int = 20, seeds: int = 3) -> dict[
     """The 64-32-10 ReLU MLP on the digits, plain SGD with batches of 64 (17 updates an epoch)
     and peak rate ``lr``, under a constant rate, cosine decay, warm-up over two epochs then
     cosine, and one-cycle, each over the whole run."""
-    steps, warm = epochs * 17, 2 * 17
+    per_epoch = num_batches(len(tricks.digits_split().train.y), 64)
+    steps, warm = epochs * per_epoch, 2 * per_epoch
     shapes = {
         "constant": lambda: None,
         "cosine": lambda: schedules.cosine_decay(lr, steps),
