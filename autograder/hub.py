@@ -470,6 +470,9 @@ def _write_feedback(
 
 
 def _duration(hours: float) -> str:
+    """``"2 d 3 h 5 min"``; under a minute, in seconds (a few seconds late is still late)."""
+    if hours * 60 < 1:
+        return f"{max(1, round(hours * 3600))} s"
     minutes = round(hours * 60)
     days, minutes = divmod(minutes, 24 * 60)
     text = f"{minutes // 60} h {minutes % 60} min"
@@ -494,7 +497,7 @@ def _write_grades(path: Path, assignment: str, rows: dict[str, tuple[dict, Laten
                     f"{result['max_score']:g}",
                     result["status"],
                     lateness.submitted_at.isoformat() if lateness.submitted_at else "",
-                    f"{lateness.hours_late:.2f}",
+                    f"{lateness.hours_late:.4f}",  # to 0.36 s, so that seconds late are not 0.00
                     f"{lateness.penalty:g}",
                     *(f"{points.get(t, 0):g}" for t in tests),
                 ]

@@ -260,6 +260,9 @@ def test_instructor_collects_grades_and_returns(hub_class: HubClass):
     assert 0 < float(dave["hours_late"]) < 1
     assert float(dave["penalty"]) == pytest.approx(policy.rate)  # a fraction, as the grader's
     assert float(dave["score"]) == pytest.approx(MAX_SCORE * (1 - policy.rate))
+    dave_page = hub_class.course.course_dir / "feedback" / hub_class.user("dave") / ASSIGNMENT
+    late_note = r"Submitted (\d+ s|0 h [1-9]\d* min) after the deadline"  # never "0 h 0 min"
+    assert re.search(late_note, (dave_page / f"{ASSIGNMENT}.html").read_text())
     assert (erin["status"], float(erin["score"])) == ("no answers", 0)
     assert (fay["status"], float(fay["score"])) == ("no notebook", 0)
     returned = hub_class.command("return", ASSIGNMENT)
