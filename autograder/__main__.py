@@ -66,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     grade_parser.add_argument(
         "--broker", help="grade on the workers of this Redis broker (redis://HOST:PORT/DB)"
     )
+    grade_parser.add_argument(
+        "--worker-wait",
+        type=float,
+        metavar="SECONDS",
+        help="with --broker: stop after this long without a result and without a worker "
+        "answering (default 300; inf: wait for ever)",
+    )
     checks_parser = commands.add_parser("checks", help="list an assignment's checks")
     checks_parser.add_argument("assignment")
     checks_parser.add_argument("--solutions", type=Path, default=grading.SOLUTIONS)
@@ -241,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                 force=args.force,
                 course=args.course,
                 broker=args.broker,
+                worker_wait=args.worker_wait,
             )
         except (ValueError, FileNotFoundError, RuntimeError) as error:
             print(f"error: {error}", file=sys.stderr)

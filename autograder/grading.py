@@ -138,14 +138,16 @@ def grade_class(
     progress: TextIO | None = sys.stderr,
     course: Path = late.COURSE_FILE,
     broker: str | None = None,
+    worker_wait: float | None = None,
 ) -> ClassResult:
     """Autograde every submission in ``submissions`` (see :mod:`autograder.submissions`), with
     the deadline and late policy of ``course`` (see :mod:`autograder.late`); with ``broker`` (a
     Redis URL), the notebooks run on the queue's workers (:mod:`autograder.queue`), everything
-    else here."""
+    else here, and the command stops after ``worker_wait`` seconds without a result and without
+    a worker (default: :data:`autograder.queue.WORKER_WAIT`)."""
     start = time.perf_counter()
     # Checked before anything is written: an unreachable broker is an error at once.
-    through_queue = _queue_grading(broker) if broker else None
+    through_queue = _queue_grading(broker, worker_wait, progress) if broker else None
     limits = limits or Limits()
     tier = sandbox.choose(limits.sandbox).name
     source = read_source(source_path(solutions, assignment))
@@ -255,10 +257,11 @@ def write_run_record(path: Path, tier: str, limits: Limits) -> None:
     path.write_text(json.dumps(record, indent=1) + "\n")
 
 
-def _queue_grading(broker: str):
-    from autograder.queue import QueueGrading  # Celery is imported only to grade through a queue
+def _queue_grading(broker: str, worker_wait: float | None, log: TextIO | None):
+    from autograder import queue  # Celery is imported only to grade through a queue
 
-    return QueueGrading(broker)
+    wait = queue.WORKER_WAIT if worker_wait is None else worker_wait
+    return queue.QueueGrading(broker, worker_wait=wait, log=log)
 
 
 def _graded_here(

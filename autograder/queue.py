@@ -24,6 +24,9 @@ feedback pages and ``grades.csv``, written from the results as they arrive.
   versions) is the student's grader error, as any other failure of the grader: the earlier grade
   is kept.
 - A worker decides its sandbox itself: a task cannot turn it off.
+- The command waits for results as long as some worker answers a ping; when none has come for
+  ``worker_wait`` seconds and no worker answers, it stops with :class:`NoWorker` (what it
+  recorded is kept, and the tasks stay queued for the next run).
 
 ``python -m autograder worker --broker URL`` runs :func:`run_worker`;
 ``python -m autograder grade ... --broker URL`` grades through :class:`QueueGrading`.
@@ -37,15 +40,17 @@ import json
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import nbformat
 from celery import Celery
 from celery.signals import worker_shutdown
 from celery.utils.log import get_task_logger
+from kombu.utils.url import maybe_sanitize_url
 
 from autograder import check_rewriting, sandbox
 from autograder.pipeline import GradingTask, StudentResult, grade_submission, kernel_setup
@@ -57,11 +62,17 @@ QUEUE_NAME = "autograder"
 VISIBILITY_TIMEOUT = 3600.0  # seconds; Celery's default for Redis
 RESULT_EXPIRES = 7 * 24 * 3600  # a result waits a week for the instructor's command
 CONNECT_TIMEOUT = 5.0
+WORKER_WAIT = 300.0  # seconds without a result, and no worker answering, before the command stops
+PING_TIMEOUT = 5.0  # seconds; a ping waits this long whoever answers, and a loaded worker is slow
 logger = get_task_logger(__name__)
 
 
 class BrokerUnreachable(RuntimeError):
     """The broker (or its result store) does not answer."""
+
+
+class NoWorker(RuntimeError):
+    """Submissions wait in the queue, and no worker answers."""
 
 
 def make_app(broker: str, *, visibility_timeout: float = VISIBILITY_TIMEOUT) -> Celery:
@@ -97,7 +108,7 @@ def make_app(broker: str, *, visibility_timeout: float = VISIBILITY_TIMEOUT) -> 
 
 def check_broker(app: Celery) -> None:
     """Raise :class:`BrokerUnreachable` (at once) unless the broker and the result store answer."""
-    url = app.conf.broker_url
+    url = maybe_sanitize_url(app.conf.broker_url)  # no password in a message
     try:
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=CONNECT_TIMEOUT)
@@ -118,15 +129,30 @@ def task_id(task: GradingTask) -> str:
 class QueueGrading:
     """The instructor's side: send the tasks, yield each result once as it arrives."""
 
-    def __init__(self, broker: str):
+    def __init__(
+        self, broker: str, *, worker_wait: float = WORKER_WAIT, log: TextIO | None = sys.stderr
+    ):
         self.app = make_app(broker)
         check_broker(self.app)
+        self.url = maybe_sanitize_url(broker)
+        self.worker_wait = worker_wait
+        self.log = log
+
+    def workers(self, timeout: float = PING_TIMEOUT) -> list[str]:
+        """The names of the workers that answer a ping within ``timeout`` seconds."""
+        try:
+            replies = self.app.control.ping(timeout=timeout)
+        except Exception as error:  # as in check_broker: kombu's and redis-py's own kinds
+            raise BrokerUnreachable(f"lost the broker {self.url}: {error}") from error
+        return sorted(name for reply in replies for name in reply)
 
     def results(
         self, tasks: Iterable[GradingTask], *, force: bool = False
     ) -> Iterator[tuple[str, StudentResult | Exception]]:
         """(student, result) for every task: a result already stored for the same task is used
-        (unless ``force``); a refusal or a failure of the grader comes as an exception."""
+        (unless ``force``); a refusal or a failure of the grader comes as an exception. Raises
+        :class:`NoWorker` once no result has come for ``worker_wait`` seconds and no worker
+        answers."""
         by_id = {task_id(task): task for task in tasks}
         grade = self.app.tasks[TASK_NAME]
         for key, task in by_id.items():
@@ -136,9 +162,35 @@ class QueueGrading:
             elif stored.state == "SUCCESS":
                 continue  # graded after an interrupted run: not sent again
             grade.apply_async(args=[task.to_dict()], task_id=key)
+        if self.log and not self.workers(timeout=1.0):  # only a note: a short look
+            print(
+                f"no worker answers at {self.url} yet: the submissions wait in the queue for "
+                f"one (python -m autograder worker --broker URL), at most {self.worker_wait:g} s",
+                file=self.log,
+            )
+        waiting = len(by_id)
+        heard_at = time.monotonic()
+
+        def give_up_without_workers() -> None:
+            nonlocal heard_at
+            if time.monotonic() - heard_at < self.worker_wait:
+                return
+            if self.workers():  # busy with long notebooks: wait on
+                heard_at = time.monotonic()
+                return
+            raise NoWorker(
+                f"no result for {self.worker_wait:g} s and no worker answers at {self.url}: "
+                f"{waiting} of {len(by_id)} submissions wait in the queue. Start a worker "
+                "(python -m autograder worker --broker URL) and run this command again: what "
+                "it recorded is kept, and the rest is graded then."
+            )
+
         # Each id's result is read once: a second delivery of a task stored the same result
         # under the same id, and is not counted again.
-        for key, meta in self.app.backend.get_many(list(by_id), timeout=None, interval=0.2):
+        for key, meta in self.app.backend.get_many(
+            list(by_id), timeout=None, interval=0.2, on_interval=give_up_without_workers
+        ):
+            waiting, heard_at = waiting - 1, time.monotonic()
             yield by_id[key].student, _outcome(meta)
 
     def close(self) -> None:

@@ -4,14 +4,16 @@ processes started as ``python -m autograder worker``, as an instructor would run
 A class graded through the queue gets exactly the grades and feedback pages of the same class
 graded locally; a worker killed in the middle of a notebook loses no grade and counts none twice;
 an interrupted command run again does not grade again what it recorded; an unreachable broker is
-an error at once, before anything is written; a worker whose checkout differs refuses, named; the
-hostile submissions are contained on a worker exactly as locally.
+an error at once, before anything is written; without a worker the command stops, and its next
+run grades the class; a worker whose checkout differs refuses, named; the hostile submissions are
+contained on a worker exactly as locally.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import signal
 import socket
@@ -38,8 +40,9 @@ pytestmark = [pytest.mark.autograder, pytest.mark.slow, pytest.mark.xdist_group(
 ASSIGNMENT = "hw1-backprop"
 HW1 = Homework(ASSIGNMENT)
 TIMEOUT = 600  # the machine may be loaded: generous, and every wait polls for its condition
-# Databases of the one server: the shared workers, the stale worker, the workers killed.
-SHARED_DB, STALE_DB, KILL_DB = 0, 1, 2
+# Databases of the one server: the shared workers, the stale worker, the workers killed, the
+# worker that comes late.
+SHARED_DB, STALE_DB, KILL_DB, LATE_DB = 0, 1, 2, 3
 # The attacks graded through the queue too (the whole corpus runs in test_hostile_submissions).
 HOSTILE = [
     "infinite_loop",
@@ -289,6 +292,29 @@ def test_an_interrupted_command_run_again_grades_only_what_it_had_not_recorded(
         # recorded before the interruption: graded once; the rest at least once (a task still
         # queued when the command stopped is sent again; a copy may run, counted once)
         assert times == 1 if student in recorded else times >= 1, student
+
+
+def test_without_a_worker_the_command_stops_and_its_next_run_grades_the_class(
+    redis_port, local_class, tmp_path
+):
+    archive, local = local_class
+    url, out = broker(redis_port, LATE_DB), tmp_path / "out"
+    alone = grade_through(url, archive, out, "--worker-wait", "3")
+    assert alone.returncode == 2, alone.stdout + alone.stderr
+    assert f"no worker answers at {url} yet" in alone.stderr
+    stopped = rf"error: no result for 3 s and no worker answers at {url}: (\d+) of \1 submissions"
+    assert re.search(stopped, alone.stderr), alone.stderr
+    assert not (out / "grades.csv").exists()
+    # A worker comes. Its notebooks take longer than the new wait, but it answers: no stop.
+    worker = Worker(url, "late", tmp_path).wait_ready()
+    try:
+        again = grade_through(url, archive, out, "--worker-wait", "0.5")
+    finally:
+        worker.stop()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "no worker answers" not in again.stderr
+    assert read_grades(out) == read_grades(local)
+    assert feedback_pages(out) == feedback_pages(local)
 
 
 def test_an_unreachable_broker_is_an_error_at_once_and_nothing_is_written(local_class, tmp_path):
