@@ -171,16 +171,35 @@ class Notebook:
         )
 
     def run_all(self) -> None:
-        """*Run All*, then go on below every cell that stopped the run by raising."""
-        self.evaluate("return window.jupyterapp.commands.execute('notebook:run-all-cells');")
-        self.wait_idle()
+        """*Run All*, and go on below every cell that stopped the run by raising."""
+        clear = "notebook:clear-all-cell-outputs"  # execution counts too: every cell is unrun
+        self.evaluate("return window.jupyterapp.commands.execute(arg);", clear)
+        ran = set()
         while (index := self.first_unrun_cell()) is not None:
-            self.evaluate(
-                "panel.content.activeCellIndex = arg;"
-                "return window.jupyterapp.commands.execute('notebook:run-all-below');",
-                index,
-            )
-            self.wait_idle()
+            assert index not in ran, f"{self.path}: cell {index} did not run"
+            ran.add(index)
+            self.run_from(index)
+
+    def run_from(self, index: int) -> None:
+        """Run cell ``index`` and every cell below it, until the kernel is done with them."""
+        # The command's promise is not awaited: when a cell raises, JupyterLab may leave it
+        # unsettled and drop it, and Playwright fails ("Resulting promise was garbage collected").
+        self.evaluate(
+            "panel.content.activeCellIndex = arg;"
+            "window.jupyterapp.commands.execute('notebook:run-all-below');",
+            index,
+        )
+        self.page.wait_for_function(
+            """(index) => {
+                const cell = window.jupyterapp.shell.currentWidget.content.widgets[index];
+                const prompt = cell.node.querySelector(".jp-InputPrompt");
+                return cell.model.executionCount !== null || prompt.textContent.includes("*");
+            }""",
+            arg=index,
+            timeout=120_000,
+            polling=100,
+        )
+        self.wait_idle()
 
     def first_unrun_cell(self) -> int | None:
         """The first code cell never run, if an error stopped the run before it."""
