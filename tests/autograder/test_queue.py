@@ -129,6 +129,16 @@ class Worker:
         except psutil.NoSuchProcess:
             return []
 
+    def command_lines(self) -> list[str]:
+        """The command lines of the worker and its processes that are still running."""
+        lines = []
+        for process in self.processes():
+            try:
+                lines.append(" ".join(process.cmdline()))
+            except psutil.NoSuchProcess:  # ended while we looked (a zombie too)
+                pass
+        return lines
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the worker and check that none of its processes (its kernels) is left."""
         processes = self.processes()
@@ -233,7 +243,7 @@ def test_a_worker_killed_in_the_middle_of_a_notebook_loses_no_grade(redis_port, 
         root = Path(sandbox.choose("auto").scratch_root() or tempfile.gettempdir())
         started = wait_for(lambda: list(root.glob(f"autograder-*/*/{marker}")), "the slow run")
         workdir = str(started[0].parent)
-        running = [w for w in pair if any(workdir in " ".join(p.cmdline()) for p in w.processes())]
+        running = [w for w in pair if any(workdir in line for line in w.command_lines())]
         assert len(running) == 1, "one worker runs the slow notebook"
         running[0].stop(signal.SIGKILL)
         stdout, stderr = command.communicate(timeout=TIMEOUT)
