@@ -264,8 +264,9 @@ class Unsandboxed(Isolation):
 
 
 class Cgroup1(Isolation):
-    """``cgroup1``: a ``memory`` and a ``pids`` cgroup v1 per kernel (page cache and the tmpfs
-    scratch directory count as memory). Root only."""
+    """``cgroup1``: a ``memory`` and a ``pids`` cgroup v1 per kernel (``memory.limit_in_bytes``
+    and, where swap is accounted, ``memory.memsw.limit_in_bytes``: no swap; page cache and the
+    tmpfs scratch directory count as memory). Root only."""
 
     name = "cgroup1"
     root = CGROUP_ROOT
@@ -287,7 +288,12 @@ class Cgroup1(Isolation):
         self.paths = {c: self.root / c / name for c in CGROUP1_CONTROLLERS}
         for path in self.paths.values():
             path.mkdir()
-        (self.paths["memory"] / "memory.limit_in_bytes").write_text(str(memory_bytes))
+        memory = self.paths["memory"]
+        (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
+        try:  # memory and swap together: else a kernel past its limit swaps instead of dying
+            (memory / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
+        except OSError:  # a kernel without swap accounting has no such file
+            pass
         (self.paths["pids"] / "pids.max").write_text(str(max_processes))
 
     def command(self, kernel, workdir, env):  # type: ignore[no-untyped-def]

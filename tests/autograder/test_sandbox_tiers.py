@@ -1,9 +1,9 @@
 """The isolation tiers of autograder/sandbox.py beyond the hostile classes: choosing a tier, the
 errors for a tier this machine cannot give, the ``rlimit`` tier's process cap (one kernel's fork
-bomb starves neither the grader nor another kernel), ``make grade`` as a normal user, and the
-``cgroup2`` tier's control logic on a temporary directory laid out like a cgroup v2 tree (this
-machine's memory and pids controllers sit in cgroup v1 hierarchies: its end-to-end run needs a
-cgroup v2 host)."""
+bomb starves neither the grader nor another kernel), ``make grade`` as a normal user, the
+``cgroup1`` tier's limits, and the ``cgroup2`` tier's control logic on a temporary directory laid
+out like a cgroup v2 tree (this machine's memory and pids controllers sit in cgroup v1
+hierarchies: its end-to-end run needs a cgroup v2 host)."""
 
 from __future__ import annotations
 
@@ -243,3 +243,20 @@ def test_the_rlimit_tier_confines_each_kernel_in_its_own_user_namespace(tmp_path
     assert ["--setenv", "MALLOC_ARENA_MAX", "1"] == argv[argv.index("MALLOC_ARENA_MAX") - 1 :][:3]
     assert sandbox.Rlimit.scratch_root() is None  # not /dev/shm: no rlimit caps a tmpfs
     assert env == sandbox.LAUNCH_ENV
+
+
+def test_cgroup1_caps_memory_and_swap_together():
+    """On this machine's real cgroup v1 hierarchies (root): a kernel past its memory cap is
+    killed, not swapped out, wherever the kernel accounts for swap."""
+    if sandbox.Cgroup1.problem() is not None:
+        pytest.skip(f"no cgroup1 tier here: {sandbox.Cgroup1.problem()}")
+    isolation = sandbox.Cgroup1(300 << 20, 32)
+    try:
+        memory = isolation.paths["memory"]
+        assert int((memory / "memory.limit_in_bytes").read_text()) == 300 << 20
+        if (memory.parent / "memory.memsw.limit_in_bytes").exists():
+            assert int((memory / "memory.memsw.limit_in_bytes").read_text()) == 300 << 20
+        assert (isolation.paths["pids"] / "pids.max").read_text().strip() == "32"
+    finally:
+        isolation.destroy()
+    assert not any(path.exists() for path in isolation.paths.values())
